@@ -1,0 +1,1 @@
+"""Singer target that loads any tap's streams into InfluxDB."""
