@@ -1,0 +1,1 @@
+"""Project-wide tests, the WattiVahti simulator and the real-server fixtures."""
