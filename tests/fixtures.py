@@ -1,0 +1,83 @@
+"""Shared pytest fixtures: real InfluxDB 1.x and VictoriaMetrics servers, and the simulator.
+
+Loaded for every test folder by the root ``conftest.py``. A server that cannot be started makes
+the tests that need it FAIL with a message saying how to provide it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    InfluxDB1,
+    ServerUnavailableError,
+    VictoriaMetrics,
+    influxdb1_binary,
+    victoria_metrics_binary,
+)
+from tests.simulator import Simulator
+
+_started: dict[str, str] = {}
+_database_numbers = itertools.count(1)
+
+
+def _start(server_class: type[InfluxDB1] | type[VictoriaMetrics], binary_factory, workdir: Path):
+    try:
+        server = server_class(binary_factory(), workdir)
+        server.start()
+    except ServerUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    _started[server.name] = f"{server.version} at {server.url} ({server.binary.source})"
+    return server
+
+
+@pytest.fixture(scope="session")
+def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    """A real InfluxDB 1.x server for the whole session."""
+    server = _start(InfluxDB1, influxdb1_binary, tmp_path_factory.mktemp("influxdb1"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_database(influxdb1: InfluxDB1) -> Iterator[str]:
+    """A new, empty database on the session's InfluxDB 1.x server, dropped afterwards."""
+    name = f"test_{next(_database_numbers)}"
+    influxdb1.create_database(name)
+    yield name
+    if influxdb1.process is not None:
+        influxdb1.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """A real VictoriaMetrics server for the whole session."""
+    server = _start(VictoriaMetrics, victoria_metrics_binary, tmp_path_factory.mktemp("vm"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def empty_victoria_metrics(victoria_metrics: VictoriaMetrics) -> VictoriaMetrics:
+    """The session's VictoriaMetrics with every series deleted first."""
+    victoria_metrics.delete_all()
+    return victoria_metrics
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    """A WattiVahti simulator on a free loopback port with the seed metering point."""
+    with Simulator() as sim:
+        yield sim
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which real servers the tests talked to."""
+    if _started:
+        terminalreporter.section("real servers used")
+        for name, description in sorted(_started.items()):
+            terminalreporter.write_line(f"{name}: {description}")

@@ -1,0 +1,350 @@
+"""Real InfluxDB 1.x and VictoriaMetrics servers for tests and the demo.
+
+Each server runs as a child process on a free loopback port with its data in a temporary folder.
+The binaries come from PATH when present (Debian's ``influxdb`` and ``victoria-metrics``
+packages); otherwise the Debian packages are fetched without root (``apt-get download`` and
+``dpkg -x``) into ``.cache/servers`` at the repository root, which git ignores. Run
+``python -m tests.servers`` to fetch them ahead of time and print the versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = Path(os.environ.get("WATTIVAHTI_SERVER_CACHE", REPO_ROOT / ".cache" / "servers"))
+
+
+class ServerUnavailableError(RuntimeError):
+    """A server binary could not be found or fetched; the message says how to provide it."""
+
+
+@dataclass(frozen=True)
+class Binary:
+    path: Path
+    version: str
+    source: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_binary(command: str, package: str) -> Binary:
+    """The server binary ``command`` from PATH, the cache, or a fresh fetch of ``package``."""
+    on_path = shutil.which(command)
+    if on_path and _usable(Path(on_path), package):
+        return Binary(Path(on_path), _installed_version(package), "PATH")
+    extracted = CACHE_DIR / package
+    binary = extracted / "usr" / "bin" / command
+    if not binary.exists():
+        _fetch_debian_package(package, extracted)
+    version = (extracted / "VERSION").read_text(encoding="utf-8").strip()
+    return Binary(binary, version, f"Debian package fetched into {extracted}")
+
+
+def _usable(binary: Path, package: str) -> bool:
+    """An ``influxd`` on PATH may be InfluxDB 2.x, whose configuration differs: only take 1.x."""
+    if package != "influxdb":
+        return True
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, check=False)
+    return out.stdout.startswith("InfluxDB v1.")
+
+
+def _installed_version(package: str) -> str:
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", package],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def _fetch_debian_package(package: str, target: Path) -> None:
+    """``apt-get download`` + ``dpkg -x`` into ``target``, without root.
+
+    When the machine's package lists are empty (a fresh container), fetch private lists into the
+    cache first (``apt-get update`` with its state folders redirected, which needs no root).
+    """
+    if not shutil.which("apt-get") or not shutil.which("dpkg"):
+        raise ServerUnavailableError(_how_to_provide(package, "apt-get and dpkg are not available"))
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{package}-", dir=CACHE_DIR))
+    try:
+        deb = _apt_download(package, work, private_lists=False)
+        if deb is None:
+            deb = _apt_download(package, work, private_lists=True)
+        if deb is None:
+            raise ServerUnavailableError(
+                _how_to_provide(package, f"`apt-get download {package}` found no package")
+            )
+        unpacked = work / "root"
+        subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True)
+        version = deb.name.split("_")[1].replace("%3a", ":")
+        (unpacked / "VERSION").write_text(version + "\n", encoding="utf-8")
+        try:
+            unpacked.rename(target)  # atomic: a concurrent fetch either wins or finds it done
+        except OSError:
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _apt_download(package: str, work: Path, *, private_lists: bool) -> Path | None:
+    options: list[str] = []
+    if private_lists:
+        lists = CACHE_DIR / "apt" / "lists"
+        archives = CACHE_DIR / "apt" / "cache"
+        (lists / "partial").mkdir(parents=True, exist_ok=True)
+        (archives / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        options = [
+            "-o",
+            f"Dir::State::Lists={lists}",
+            "-o",
+            f"Dir::Cache={archives}",
+            "-o",
+            "Debug::NoLocking=1",
+        ]
+        subprocess.run(
+            ["apt-get", "-qq", *options, "update"], check=False, capture_output=True, text=True
+        )
+    result = subprocess.run(
+        ["apt-get", "-qq", *options, "download", package],
+        cwd=work,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    debs = list(work.glob(f"{package}_*.deb"))
+    if result.returncode != 0 or not debs:
+        return None
+    return debs[0]
+
+
+def _how_to_provide(package: str, reason: str) -> str:
+    return (
+        f"Cannot provide the {package} server for the tests: {reason}. Install Debian's "
+        f"`{package}` package (`sudo apt-get install {package}`) so that its binary is on PATH, "
+        f"or put the unpacked package (usr/bin/... and a VERSION file) in {CACHE_DIR / package}."
+    )
+
+
+class _ServerProcess:
+    """A child server process with a data folder and a port that survive stop/start."""
+
+    name = "server"
+
+    def __init__(self, binary: Binary, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.session = requests.Session()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def version(self) -> str:
+        return self.binary.version
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = (self.workdir / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerUnavailableError(
+                    f"{self.name} exited with {self.process.returncode} at start: {self.log_tail()}"
+                )
+            try:
+                if self.ready():
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailableError(
+            f"{self.name} did not answer within {timeout} s: {self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.workdir / "server.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class InfluxDB1(_ServerProcess):
+    """InfluxDB 1.x (``influxd``) with HTTP on a free port, no auth, no telemetry."""
+
+    name = "InfluxDB 1.x"
+
+    def __init__(self, binary: Binary, workdir: Path) -> None:
+        super().__init__(binary, workdir)
+        self.rpc_port = free_port()
+        config = f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{workdir / "meta"}"
+  logging-enabled = false
+[data]
+  dir = "{workdir / "data"}"
+  wal-dir = "{workdir / "wal"}"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[logging]
+  level = "warn"
+"""
+        (workdir / "influxdb.conf").write_text(config, encoding="utf-8")
+
+    def command(self) -> list[str]:
+        return [str(self.binary.path), "-config", str(self.workdir / "influxdb.conf")]
+
+    def ready(self) -> bool:
+        return self.session.get(f"{self.url}/ping", timeout=1).status_code == 204
+
+    def query(self, q: str, database: str | None = None) -> list[dict[str, Any]]:
+        """Run InfluxQL; return the first statement's series (raises on an error)."""
+        params = {"q": q, "epoch": "s"}
+        if database:
+            params["db"] = database
+        response = self.session.post(f"{self.url}/query", data=params, timeout=30)
+        response.raise_for_status()
+        result = response.json()["results"][0]
+        if "error" in result:
+            raise RuntimeError(f"InfluxQL error for {q!r}: {result['error']}")
+        return result.get("series", [])
+
+    def create_database(self, name: str) -> None:
+        self.query(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        self.query(f'DROP DATABASE "{name}"')
+
+    def points(self, database: str, measurement: str) -> list[dict[str, Any]]:
+        """Every point of a measurement as a dict (``time`` in epoch seconds, tags and fields)."""
+        rows: list[dict[str, Any]] = []
+        escaped = measurement.replace("\\", "\\\\").replace('"', '\\"')
+        for series in self.query(f'SELECT * FROM "{escaped}"', database):  # noqa: S608
+            columns = series["columns"]
+            for values in series["values"]:
+                rows.append(dict(zip(columns, values, strict=True)))
+        return rows
+
+    def field_types(self, database: str, measurement: str) -> dict[str, str]:
+        escaped = measurement.replace('"', '\\"')
+        series = self.query(f'SHOW FIELD KEYS FROM "{escaped}"', database)
+        return {name: kind for s in series for name, kind in s["values"]}
+
+    def measurements(self, database: str) -> list[str]:
+        return [v[0] for s in self.query("SHOW MEASUREMENTS", database) for v in s["values"]]
+
+
+class VictoriaMetrics(_ServerProcess):
+    """VictoriaMetrics with every write path on one free port, keeping data for 100 years."""
+
+    name = "VictoriaMetrics"
+
+    def command(self) -> list[str]:
+        return [
+            str(self.binary.path),
+            f"-storageDataPath={self.workdir / 'data'}",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=ERROR",
+        ]
+
+    def ready(self) -> bool:
+        return self.session.get(f"{self.url}/health", timeout=1).status_code == 200
+
+    def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, Any]]:
+        """Every stored series matching ``match`` (after a flush), as the export API gives them."""
+        self.session.get(f"{self.url}/internal/force_flush", timeout=30).raise_for_status()
+        response = self.session.post(
+            f"{self.url}/api/v1/export", data={"match[]": match}, timeout=30
+        )
+        response.raise_for_status()
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+    def samples(self, match: str = '{__name__=~".+"}') -> dict[tuple[str, ...], dict[int, float]]:
+        """Series key (name and sorted labels) → {epoch seconds: value}."""
+        out: dict[tuple[str, ...], dict[int, float]] = {}
+        for series in self.export(match):
+            metric = series["metric"]
+            labels = (f"{k}={v}" for k, v in sorted(metric.items()) if k != "__name__")
+            key = (metric["__name__"], *labels)
+            seconds = (t // 1000 for t in series["timestamps"])
+            values = dict(zip(seconds, series["values"], strict=True))
+            out.setdefault(key, {}).update(values)
+        return out
+
+    def delete_all(self) -> None:
+        self.session.post(
+            f"{self.url}/api/v1/admin/tsdb/delete_series",
+            data={"match[]": '{__name__=~".+"}'},
+            timeout=30,
+        ).raise_for_status()
+
+
+def influxdb1_binary() -> Binary:
+    return find_binary("influxd", "influxdb")
+
+
+def victoria_metrics_binary() -> Binary:
+    return find_binary("victoria-metrics", "victoria-metrics")
+
+
+def main() -> None:
+    """Fetch both servers if needed and print where they come from."""
+    for binary in (influxdb1_binary(), victoria_metrics_binary()):
+        print(f"{binary.path}  version {binary.version}  ({binary.source})")
+
+
+if __name__ == "__main__":
+    main()
