@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,12 +49,9 @@ def find_binary(command: str, package: str) -> Binary:
     on_path = shutil.which(command)
     if on_path and _usable(Path(on_path), package):
         return Binary(Path(on_path), _installed_version(package), "PATH")
-    extracted = CACHE_DIR / package
-    binary = extracted / "usr" / "bin" / command
-    if not binary.exists():
-        _fetch_debian_package(package, extracted)
+    extracted = debian_packages(package)
     version = (extracted / "VERSION").read_text(encoding="utf-8").strip()
-    return Binary(binary, version, f"Debian package fetched into {extracted}")
+    return Binary(extracted / "usr" / "bin" / command, version, f"Debian package in {extracted}")
 
 
 def _usable(binary: Path, package: str) -> bool:
@@ -77,38 +75,46 @@ def _installed_version(package: str) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def _fetch_debian_package(package: str, target: Path) -> None:
-    """``apt-get download`` + ``dpkg -x`` into ``target``, without root.
+def debian_packages(package: str, *extra: str) -> Path:
+    """The folder holding ``package`` (and ``extra`` packages) unpacked, fetching on first use.
 
-    When the machine's package lists are empty (a fresh container), fetch private lists into the
-    cache first (``apt-get update`` with its state folders redirected, which needs no root).
+    ``apt-get download`` + ``dpkg -x``, without root. When the machine's package lists are empty
+    (a fresh container), private lists are fetched into the cache first (``apt-get update`` with
+    its state folders redirected, which needs no root). ``VERSION`` holds ``package``'s version.
     """
+    target = CACHE_DIR / package
+    if (target / "VERSION").exists():
+        return target
     if not shutil.which("apt-get") or not shutil.which("dpkg"):
         raise ServerUnavailableError(_how_to_provide(package, "apt-get and dpkg are not available"))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{package}-", dir=CACHE_DIR))
     try:
-        deb = _apt_download(package, work, private_lists=False)
-        if deb is None:
-            deb = _apt_download(package, work, private_lists=True)
-        if deb is None:
+        names = [package, *extra]
+        debs = _apt_download(names, work, private_lists=False)
+        if debs is None:
+            debs = _apt_download(names, work, private_lists=True)
+        if debs is None:
             raise ServerUnavailableError(
-                _how_to_provide(package, f"`apt-get download {package}` found no package")
+                _how_to_provide(package, f"`apt-get download {' '.join(names)}` failed")
             )
         unpacked = work / "root"
-        subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True)
-        version = deb.name.split("_")[1].replace("%3a", ":")
+        for deb in debs:
+            subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True)
+        version = debs[0].name.split("_")[1].replace("%3a", ":")
         (unpacked / "VERSION").write_text(version + "\n", encoding="utf-8")
         try:
             unpacked.rename(target)  # atomic: a concurrent fetch either wins or finds it done
         except OSError:
-            if not target.exists():
+            if not (target / "VERSION").exists():
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
-def _apt_download(package: str, work: Path, *, private_lists: bool) -> Path | None:
+def _apt_download(packages: list[str], work: Path, *, private_lists: bool) -> list[Path] | None:
+    """The downloaded ``.deb`` files, ``packages[0]``'s first; ``None`` if any is missing."""
     options: list[str] = []
     if private_lists:
         lists = CACHE_DIR / "apt" / "lists"
@@ -127,16 +133,42 @@ def _apt_download(package: str, work: Path, *, private_lists: bool) -> Path | No
             ["apt-get", "-qq", *options, "update"], check=False, capture_output=True, text=True
         )
     result = subprocess.run(
-        ["apt-get", "-qq", *options, "download", package],
+        ["apt-get", "-qq", *options, "download", *packages],
         cwd=work,
         check=False,
         capture_output=True,
         text=True,
     )
-    debs = list(work.glob(f"{package}_*.deb"))
-    if result.returncode != 0 or not debs:
+    debs = [next(iter(work.glob(f"{name}_*.deb")), None) for name in packages]
+    if result.returncode != 0 or None in debs:
         return None
-    return debs[0]
+    return [deb for deb in debs if deb is not None]
+
+
+# Debian's docker-compose (1.x, Python) validates a compose file against the Compose schema with
+# no Docker engine. Its generic dependencies (yaml, jsonschema, requests, dotenv) come from this
+# virtual environment; the rest from Debian.
+_COMPOSE_PACKAGES = (
+    "python3-docker",
+    "python3-dockerpty",
+    "python3-docopt",
+    "python3-texttable",
+    "python3-websocket",
+    "python3-cached-property",
+    "python3-distro",
+    "python3-six",
+)
+
+
+def docker_compose_command() -> tuple[list[str], dict[str, str]]:
+    """The argv prefix and extra environment that run ``docker-compose`` (1.x or 2.x)."""
+    on_path = shutil.which("docker-compose")
+    if on_path:
+        return [on_path], {}
+    extracted = debian_packages("docker-compose", *_COMPOSE_PACKAGES)
+    site = extracted / "usr" / "lib" / "python3" / "dist-packages"
+    code = "import sys; from compose.cli.main import main; sys.argv[0] = 'docker-compose'; main()"
+    return [sys.executable, "-W", "ignore", "-c", code], {"PYTHONPATH": str(site)}
 
 
 def _how_to_provide(package: str, reason: str) -> str:
