@@ -301,7 +301,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         """Every point of a measurement as a dict (``time`` in epoch seconds, tags and fields)."""
         rows: list[dict[str, Any]] = []
         escaped = measurement.replace("\\", "\\\\").replace('"', '\\"')
-        for series in self.query(f'SELECT * FROM "{escaped}"', database):  # noqa: S608
+        for series in self.query(f'SELECT * FROM "{escaped}"', database):
             columns = series["columns"]
             for values in series["values"]:
                 rows.append(dict(zip(columns, values, strict=True)))
