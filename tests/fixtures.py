@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.meltano_project import MeltanoRunner, install, make_project
 from tests.servers import (
     InfluxDB1,
     ServerUnavailableError,
@@ -19,7 +20,7 @@ from tests.servers import (
     influxdb1_binary,
     victoria_metrics_binary,
 )
-from tests.simulator import Simulator
+from tests.simulator import SEED_METERING_POINT, Simulator
 
 _started: dict[str, str] = {}
 _database_numbers = itertools.count(1)
@@ -81,3 +82,41 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("real servers used")
         for name, description in sorted(_started.items()):
             terminalreporter.write_line(f"{name}: {description}")
+
+
+@pytest.fixture(scope="session")
+def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped Meltano project, copied to a temporary folder and `meltano install`-ed once."""
+    project = make_project(tmp_path_factory.mktemp("meltano-project"))
+    result = install(project)
+    if result.returncode != 0:
+        pytest.fail(f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return project
+
+
+@pytest.fixture
+def meltano(
+    meltano_project: Path,
+    simulator: Simulator,
+    influxdb1: InfluxDB1,
+    influx_database: str,
+    tmp_path: Path,
+) -> MeltanoRunner:
+    """`meltano` in the installed project, configured through environment variables the way a
+    user configures it: the simulator as WattiVahti, the session's InfluxDB 1.x (a fresh
+    database), and a state database and refresh-token file of this test's own."""
+    token_file = tmp_path / "refresh_token.txt"
+    token_file.write_text(simulator.issue_refresh_token() + "\n", encoding="utf-8")
+    return MeltanoRunner(
+        meltano_project,
+        {
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+            "WATTIVAHTI_METERING_POINT": SEED_METERING_POINT,
+            "REFRESH_TOKEN_FILE": str(token_file),
+            "TAP_WATTIVAHTI_API_URL": simulator.api_url,
+            "TAP_WATTIVAHTI_TOKEN_URL": simulator.token_url,
+            "INFLUXDB_URL": influxdb1.url,
+            "TARGET_INFLUXDB_API_VERSION": "v1",
+            "TARGET_INFLUXDB_DATABASE": influx_database,
+        },
+    )
