@@ -1,6 +1,13 @@
-"""The demo: start the WattiVahti simulator and a real InfluxDB 1.x, and say where they listen.
+"""The demo: the real `meltano run tap-wattivahti target-influxdb`, against the WattiVahti simulator
+and a local InfluxDB 1.x, for October 2025 (its last Sunday is the 25-hour DST day).
 
-``--serve`` keeps them running until Ctrl-C; otherwise they are stopped again at once.
+1. starts the simulator (data available up to 2025-10-28) and InfluxDB 1.x,
+2. runs the pipeline for a first sync (2025-10-20 → available data),
+3. makes three more days available and runs it again: an incremental run fetches only the
+   lookback and the new data,
+4. prints per day what landed in InfluxDB next to the simulator's truth, and stops what it started.
+
+``--serve`` keeps the simulator and InfluxDB running afterwards, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -8,31 +15,125 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from tests.servers import InfluxDB1, influxdb1_binary
-from tests.simulator import Simulator
+from tests.meltano_project import MeltanoRunner, install, make_project
+from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
+from tests.simulator import HELSINKI, SEED_METERING_POINT, Simulator, local_midnight_utc
+
+DATABASE = "electricity"
+FIRST_DAY = date(2025, 10, 20)
+FIRST_SYNC_UNTIL = date(2025, 10, 28)
+SECOND_SYNC_UNTIL = date(2025, 10, 31)
+PROJECT = REPO_ROOT / ".cache" / "demo-project"
+DEMO_STATE_ID = "demo:tap-wattivahti-to-target-influxdb"
+
+
+def demo_runner(sim: Simulator, influx: InfluxDB1, workdir: Path) -> MeltanoRunner:
+    """The project in .cache/demo-project, configured the way a user would, through variables."""
+    token_file = workdir / "refresh_token.txt"
+    token_file.write_text(sim.issue_refresh_token() + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    return MeltanoRunner(
+        PROJECT,
+        {
+            "MELTANO_ENVIRONMENT": "demo",
+            "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+            "WATTIVAHTI_METERING_POINT": SEED_METERING_POINT,
+            "REFRESH_TOKEN_FILE": str(token_file),
+            "TAP_WATTIVAHTI_API_URL": sim.api_url,
+            "TAP_WATTIVAHTI_TOKEN_URL": sim.token_url,
+            "INFLUXDB_URL": influx.url,
+        },
+    )
+
+
+def run_pipeline(meltano: MeltanoRunner, sim: Simulator, title: str) -> None:
+    sim.clear_log()
+    result = meltano.run_pipeline()
+    if result.returncode != 0:
+        print(result.output[-4000:])
+        raise SystemExit(f"{title}: meltano run failed with exit code {result.returncode}")
+    windows = [(r.params["start"], r.params["stop"]) for r in sim.requests("meterdata")]
+    print(f"{title}: meltano run took {result.seconds:.1f} s, {len(windows)} API request(s):")
+    for start, stop in windows:
+        print(f"    {start} → {stop}")
+
+
+def print_days(influx: InfluxDB1, sim: Simulator) -> None:
+    stop = SECOND_SYNC_UNTIL
+    series = influx.query(
+        'SELECT count("consumption_kwh"), sum("consumption_kwh") FROM "electricity_consumption" '
+        f"WHERE time >= '{local_midnight_utc(FIRST_DAY).isoformat()}' "
+        f"AND time < '{local_midnight_utc(stop).isoformat()}' "
+        "GROUP BY time(1d) tz('Europe/Helsinki')",
+        DATABASE,
+    )
+    stored = {
+        datetime.fromtimestamp(row[0], tz=HELSINKI).date(): (row[1], row[2])
+        for s in series
+        for row in s["values"]
+    }
+    print()
+    print("Day (Helsinki)   points   kWh stored   kWh (simulator truth)")
+    day = FIRST_DAY
+    all_match = True
+    while day < stop:
+        start_utc, stop_utc = local_midnight_utc(day), local_midnight_utc(day + timedelta(days=1))
+        truth = sim.truth(SEED_METERING_POINT, start_utc, stop_utc)
+        points, kwh = stored.get(day, (0, 0.0))
+        kwh = kwh or 0.0
+        match = points == len(truth) and abs(kwh - sum(truth.values()) / 1000) < 0.0005
+        all_match &= match
+        note = "  ← fall DST day: 25 hours, 100 quarter hours" if points == 100 else ""
+        print(
+            f"{day}       {points:>4}   {kwh:>10.3f}   {sum(truth.values()) / 1000:>10.3f}"
+            f"  {'ok' if match else 'MISMATCH'}{note}"
+        )
+        day += timedelta(days=1)
+    print()
+    print("Every day matches the simulator's truth." if all_match else "Some days do NOT match!")
+    if not all_match:
+        raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", action="store_true", help="keep running until Ctrl-C")
+    parser.add_argument("--serve", action="store_true", help="keep the servers running at the end")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="wattivahti-demo-") as workdir, Simulator() as sim:
-        influx = InfluxDB1(influxdb1_binary(), Path(workdir))
+    started = time.monotonic()
+    make_project(PROJECT)
+    installed = install(PROJECT)
+    if installed.returncode != 0:
+        print(installed.stdout[-4000:], installed.stderr[-4000:])
+        raise SystemExit("meltano install failed")
+    print(f"meltano install: ok ({time.monotonic() - started:.1f} s)")
+    with tempfile.TemporaryDirectory(prefix="wattivahti-demo-") as tmp, Simulator() as sim:
+        workdir = Path(tmp)
+        sim.available_until = local_midnight_utc(FIRST_SYNC_UNTIL)
+        influx = InfluxDB1(influxdb1_binary(), workdir)
         influx.start()
         try:
-            print(f"WattiVahti simulator: {sim.base_url} (api_url {sim.api_url})")
-            print(f"InfluxDB {influx.version}: {influx.url}")
+            influx.create_database(DATABASE)
+            print(
+                f"WattiVahti simulator at {sim.base_url}; InfluxDB {influx.version} at {influx.url}"
+            )
+            meltano = demo_runner(sim, influx, workdir)
+            run_pipeline(meltano, sim, "First sync")
+            sim.available_until = local_midnight_utc(SECOND_SYNC_UNTIL)
+            run_pipeline(meltano, sim, "Incremental run")
+            print_days(influx, sim)
+            print(f"Bookmark: {meltano.bookmarks(DEMO_STATE_ID)}")
+            print(f"Demo finished in {time.monotonic() - started:.1f} s.")
             if args.serve:
-                print("Press Ctrl-C to stop.")
+                print("Serving until Ctrl-C.")
                 while True:
                     time.sleep(3600)
         except KeyboardInterrupt:
             pass
         finally:
             influx.stop()
-    print("Stopped the simulator and InfluxDB.")
 
 
 if __name__ == "__main__":
