@@ -1,21 +1,333 @@
-"""The InfluxDB target: settings and sinks (filled in by the target issue)."""
+"""The InfluxDB target: its settings, the choice of API flavour, and the console entry point."""
 
 from __future__ import annotations
 
+import datetime
+import sys
+from functools import cached_property
+from pathlib import PurePath
+from typing import IO, Any
+
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
+from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.singerlib.exceptions import SingerError
 from singer_sdk.target_base import Target
+
+from target_influxdb.errors import ConfigurationError, TargetInfluxDBError
+from target_influxdb.mapping import PRECISIONS
+from target_influxdb.reader import LineCountingReader
+from target_influxdb.sinks import InfluxDBSink, StreamReport, report_streams
+from target_influxdb.writers import (
+    Connection,
+    Destination,
+    V1Destination,
+    V2Destination,
+    Writer,
+    open_writer,
+    server_version,
+)
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+_PER_STREAM = "An object whose keys are stream names"
 
 
 class TargetInfluxDB(Target):
-    """Singer target for InfluxDB."""
+    """Singer target that loads any tap's streams into InfluxDB 1.x, 2.x, 3.x or VictoriaMetrics."""
 
     name = "target-influxdb"
+    default_sink_class = InfluxDBSink
+    message_reader_class = LineCountingReader
+
     config_jsonschema = th.PropertiesList(
         th.Property(
             "url",
             th.StringType,
             default="http://localhost:8086",
             title="URL",
-            description="InfluxDB server URL.",
+            description="Server URL, e.g. http://localhost:8086 (a path prefix is kept).",
+        ),
+        th.Property(
+            "api_version",
+            th.StringType,
+            default="auto",
+            allowed_values=["auto", "v1", "v2"],
+            title="API version",
+            description=(
+                "`v1`: InfluxDB 1.x `/write` with `database`, `retention_policy`, `username`, "
+                "`password`. `v2`: `/api/v2/write` (InfluxDB 2.x, 3.x, Cloud, and line-protocol "
+                "servers such as VictoriaMetrics) with `bucket`, `org`, `token`. `auto`: v2 when "
+                "only `bucket` is set, v1 when only `database` is set, else the server's /ping "
+                "decides. An explicit version ignores the other version's settings."
+            ),
+        ),
+        th.Property(
+            "token",
+            th.StringType,
+            secret=True,
+            title="Token",
+            description="v2: API token with write access to the bucket.",
+        ),
+        th.Property("org", th.StringType, title="Organization", description="v2: organization."),
+        th.Property("bucket", th.StringType, title="Bucket", description="v2: bucket to write to."),
+        th.Property(
+            "database", th.StringType, title="Database", description="v1: database to write to."
+        ),
+        th.Property(
+            "retention_policy",
+            th.StringType,
+            title="Retention policy",
+            description="v1: retention policy (default: the database's default policy).",
+        ),
+        th.Property(
+            "username", th.StringType, title="Username", description="v1: user (basic auth)."
+        ),
+        th.Property(
+            "password",
+            th.StringType,
+            secret=True,
+            title="Password",
+            description="v1: the user's password.",
+        ),
+        th.Property(
+            "measurements",
+            th.ObjectType(additional_properties=th.StringType),
+            title="Measurements",
+            description=f"{_PER_STREAM}, values measurement names (default: the stream name).",
+        ),
+        th.Property(
+            "tag_keys",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            title="Tag keys",
+            description=(
+                f"{_PER_STREAM}, values lists of properties written as tags (default: the "
+                "stream's key properties, less the time property). Empty tag values are left out."
+            ),
+        ),
+        th.Property(
+            "timestamp_key",
+            th.ObjectType(additional_properties=th.StringType),
+            title="Timestamp key",
+            description=(
+                f"{_PER_STREAM}, values the property holding the point time: an ISO 8601 "
+                "date-time (naive means UTC) or an integer in `precision` units (default: the "
+                "stream's date-time key property, else its date-time replication key, else the "
+                "record's extraction time)."
+            ),
+        ),
+        th.Property(
+            "precision",
+            th.StringType,
+            default="s",
+            allowed_values=list(PRECISIONS),
+            title="Precision",
+            description="Time precision of the points: s, ms, us or ns (finer parts are cut).",
+        ),
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType,
+            default=5000,
+            title="Batch size rows",
+            description="Records per write; STATE follows only acknowledged writes.",
+        ),
+        th.Property(
+            "timeout",
+            th.NumberType,
+            default=30,
+            title="Timeout",
+            description="Seconds to wait for the server's answer to one request.",
+        ),
+        th.Property(
+            "verify_ssl",
+            th.BooleanType,
+            default=True,
+            title="Verify SSL",
+            description="Verify the server's TLS certificate (https URLs).",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            title="Max retries",
+            description=(
+                "Retries of a write after HTTP 429, 5xx or a connection error, before the run "
+                "fails (0: no retry)."
+            ),
+        ),
+        th.Property(
+            "retry_interval",
+            th.NumberType,
+            default=5,
+            title="Retry interval",
+            description=(
+                "Seconds before the first retry; each next wait doubles (randomly within a "
+                "factor of two, at most 125 s). A server's Retry-After wins."
+            ),
         ),
     ).to_dict()
+
+    def __init__(
+        self,
+        *,
+        config: dict | PurePath | str | list[PurePath | str] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        message_reader: LineCountingReader | None = None,
+    ) -> None:
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            message_reader=message_reader,
+        )
+        self.started_at = datetime.datetime.now(datetime.timezone.utc)
+        self.stream_reports: dict[str, StreamReport] = {}
+        self.connection = Connection(
+            url=str(self.config.get("url") or "http://localhost:8086"),
+            timeout=float(self.config.get("timeout") or 30),
+            verify_ssl=bool(self.config.get("verify_ssl", True)),
+            max_retries=int(self.config.get("max_retries", 5)),
+            retry_interval=float(self.config.get("retry_interval", 5)),
+        )
+        self._configured = _configured_destinations(self.config)
+
+    @cached_property
+    def destination(self) -> Destination:
+        """Where points go, chosen once (on the first stream) as `api_version` says."""
+        api_version = self.config.get("api_version") or "auto"
+        v1, v2 = self._configured
+        if api_version == "v1" or (api_version == "auto" and v1 and not v2):
+            if v1 is None:
+                raise ConfigurationError(
+                    "`api_version` is v1 but `database` is not set: set `database` (and "
+                    "`username`/`password` if the server requires them)."
+                )
+            chosen, why = v1, "`database` is set" if api_version == "auto" else "configured"
+        elif api_version == "v2" or (api_version == "auto" and v2 and not v1):
+            if v2 is None:
+                raise ConfigurationError(
+                    "`api_version` is v2 but `bucket` is not set: set `bucket`, `org` and "
+                    "`token` (line-protocol servers such as VictoriaMetrics need only `bucket`)."
+                )
+            chosen, why = v2, "`bucket` is set" if api_version == "auto" else "configured"
+        elif v1 is None or v2 is None:
+            raise ConfigurationError(
+                "No destination is set: set `database` for InfluxDB 1.x, or `bucket`, `org` and "
+                "`token` for InfluxDB 2.x/3.x/Cloud (`bucket` alone for VictoriaMetrics)."
+            )
+        else:
+            chosen, why = self._ask_server(v1, v2)
+        flavour = "v1 (/write)" if isinstance(chosen, V1Destination) else "v2 (/api/v2/write)"
+        self.logger.info(
+            "Writing to %s of %s with API %s: %s.",
+            chosen.describe(),
+            self.connection.display_url,
+            flavour,
+            why,
+        )
+        return chosen
+
+    def _ask_server(self, v1: V1Destination, v2: V2Destination) -> tuple[Destination, str]:
+        version = server_version(self.connection)
+        major = (version or "").strip().lstrip("vV")[:1]
+        if major == "1":
+            return v1, f"both flavours' settings are set and the server is InfluxDB {version}"
+        if major in {"2", "3"}:
+            return v2, f"both flavours' settings are set and the server is InfluxDB {version}"
+        said = f"version {version!r}" if version else "no X-Influxdb-Version header"
+        raise ConfigurationError(
+            f"Both `database` (v1) and `bucket` (v2) are set, and the server at "
+            f"{self.connection.display_url} answered /ping with {said}, so it is not clear which "
+            "API to use (VictoriaMetrics, for one, accepts both). Set `api_version` to v1 or v2."
+        )
+
+    def open_writer(self, precision: str) -> Writer:
+        """A new writer (its own HTTP connection) for one sink."""
+        return open_writer(self.connection, self.destination, precision)
+
+    def message_reader_bookmarks(self, stream: str) -> list[str]:
+        """The bookmark properties of the stream's latest SCHEMA message."""
+        reader = self.message_reader
+        if isinstance(reader, LineCountingReader):
+            return reader.bookmark_properties.get(stream, [])
+        return []
+
+    def message_reader_line(self) -> int | None:
+        """The number of the input line being processed (None before the first)."""
+        reader = self.message_reader
+        return reader.line_number or None if isinstance(reader, LineCountingReader) else None
+
+    def message_reader_time_extracted(self) -> str | None:
+        """The ``time_extracted`` of the RECORD message being processed."""
+        reader = self.message_reader
+        return reader.time_extracted if isinstance(reader, LineCountingReader) else None
+
+    @override
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        report_streams(self)
+
+    @classmethod
+    @override
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        file_input: IO[str] | None = None,
+    ) -> None:
+        """Run the target (as the SDK's ``Target.invoke`` does), ending an expected failure as
+        one paragraph on stderr (with the input line number where there is one) and exit 1."""
+        if about:
+            cls.print_about(about_format)
+            sys.exit(0)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        target: TargetInfluxDB | None = None
+        try:
+            target = cls(
+                config=config.config, validate_config=True, parse_env_config=config.parse_env
+            )
+            target.listen(file_input)
+        except ConfigValidationError:
+            raise  # the SDK's command prints these itself
+        except (TargetInfluxDBError, SingerSDKError, SingerError) as exc:
+            line = target.message_reader_line() if target is not None else None
+            cls.logger.error("%s", _paragraph(exc, line))
+            sys.exit(1)
+
+
+def _configured_destinations(
+    config: Any,
+) -> tuple[V1Destination | None, V2Destination | None]:
+    v1 = v2 = None
+    if config.get("database"):
+        v1 = V1Destination(
+            database=config["database"],
+            retention_policy=config.get("retention_policy") or None,
+            username=config.get("username") or None,
+            password=config.get("password") or None,
+        )
+    if config.get("bucket"):
+        v2 = V2Destination(
+            bucket=config["bucket"],
+            org=config.get("org") or None,
+            token=config.get("token") or None,
+        )
+    return v1, v2
+
+
+def _paragraph(exc: BaseException, line: int | None) -> str:
+    """The failure as one paragraph: our messages as they are, others with their line number."""
+    if isinstance(exc, TargetInfluxDBError):
+        return str(exc)
+    where = f"Input line {line}: " if line else ""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{where}{text} ({type(exc).__name__}). Fix the tap's output and run again."

@@ -1,0 +1,428 @@
+"""Records → InfluxDB points, as line protocol. Pure: no I/O, no logging.
+
+A stream's :class:`StreamPlan` says which property is the time, which are tags and how each other
+property is written as a field, decided once from the SCHEMA message and the settings. A
+:class:`LineBuilder` then turns each record into a line with the escaping helpers of
+``influxdb-client``'s own serializer: the output is byte for byte what
+``Point(...).tag(...).field(...).time(...).to_line_protocol()`` gives for the same values (a test
+pins that), without building a ``Point`` per record, which is the most expensive part of it.
+
+Field types come from the schema, never from the value:
+
+- ``number``, alone or in a union with ``integer`` and ``null`` (also as ``anyOf``/``oneOf``):
+  float, even when the JSON value is ``0``;
+- ``integer``: integer (``1i``); ``boolean``: boolean;
+- ``string`` (also ``date-time``/``date``/``time`` formats, written in ISO 8601): string;
+- ``object``/``array``: JSON text in a string field;
+- no type, or a union of types one InfluxDB field cannot hold (e.g. string and integer): a string
+  field holding a string value as is and any other value as JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from influxdb_client.client.write.point import (
+    _ESCAPE_MEASUREMENT,
+    _ESCAPE_STRING,
+    _escape_key,
+    _escape_tag_value,
+)
+from singer_sdk.singerlib.json import serialize_json
+
+from target_influxdb.errors import StreamError
+
+PRECISIONS = ("s", "ms", "us", "ns")
+_MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_INT64 = (-(2**63), 2**63 - 1)
+SDC_PREFIX = "_sdc_"
+
+# What line protocol cannot carry in a measurement, tag key, tag value or field key, checked
+# against a real InfluxDB 1.x: a backslash at the end or before a character that needs escaping
+# (the server drops or misreads it), and tabs or line breaks (the client writes them as the two
+# characters "\t", "\n", "\r", so the stored name would differ from the property's).
+_UNREPRESENTABLE = re.compile(r'[\t\n\r]|\\(?:[,= "\\]|$)')
+
+
+class Kind(str, enum.Enum):
+    """How a property's values are written as a field."""
+
+    FLOAT = "float"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    STRING = "string"
+    JSON = "JSON text"
+    UNTYPED = "string (untyped)"
+
+
+class _Mismatch(Exception):
+    """A value does not fit its property's declared type (turned into a StreamError)."""
+
+
+def schema_types(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON types a property schema allows, ``null`` left out, unions flattened."""
+    types: set[str] = set()
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        types.add(declared)
+    elif isinstance(declared, list):
+        types.update(t for t in declared if isinstance(t, str))
+    for union in ("anyOf", "oneOf"):
+        for option in schema.get(union) or ():
+            if isinstance(option, Mapping):
+                types |= schema_types(option)
+    types.discard("null")
+    return types
+
+
+def is_datetime(schema: Mapping[str, Any]) -> bool:
+    """Whether a property holds date-time strings (also inside ``anyOf``/``oneOf``)."""
+    if schema.get("format") == "date-time":
+        return True
+    return any(
+        isinstance(option, Mapping) and is_datetime(option)
+        for union in ("anyOf", "oneOf")
+        for option in schema.get(union) or ()
+    )
+
+
+def kind_of(schema: Mapping[str, Any]) -> Kind:
+    """The field kind of a property, from its schema alone."""
+    types = schema_types(schema)
+    if not types:
+        if "properties" in schema or "items" in schema:
+            return Kind.JSON
+        return Kind.UNTYPED
+    if "number" in types and types <= {"number", "integer"}:
+        return Kind.FLOAT
+    if types == {"integer"}:
+        return Kind.INTEGER
+    if types == {"boolean"}:
+        return Kind.BOOLEAN
+    if types == {"string"}:
+        return Kind.STRING
+    if types <= {"object", "array"}:
+        return Kind.JSON
+    return Kind.UNTYPED
+
+
+def _json_text(value: Any) -> str:
+    return serialize_json(value, ensure_ascii=False)
+
+
+def _quoted(text: str) -> str:
+    return f'"{text.translate(_ESCAPE_STRING)}"'
+
+
+def _float_value(value: Any) -> str | None:
+    kind = type(value)
+    if kind is not float and kind is not Decimal and kind is not int:
+        raise _Mismatch
+    number = float(value)
+    if not math.isfinite(number):
+        return None  # what the client's Point does with NaN and infinities
+    text = str(number)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _integer_value(value: Any) -> str:
+    if type(value) is not int:
+        if type(value) not in (Decimal, float) or value != int(value):
+            raise _Mismatch
+        value = int(value)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise _Mismatch
+    return f"{value}i"
+
+
+def _boolean_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _Mismatch
+
+
+def _string_value(value: Any) -> str:
+    if type(value) is str:
+        return _quoted(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # parsed by the SDK from a format
+        return _quoted(value.isoformat())
+    raise _Mismatch
+
+
+def _json_value(value: Any) -> str:
+    if not isinstance(value, (dict, list)):
+        raise _Mismatch
+    return _quoted(_json_text(value))
+
+
+def _untyped_value(value: Any) -> str:
+    if type(value) is str:
+        return _quoted(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return _quoted(value.isoformat())
+    return _quoted(_json_text(value))
+
+
+_FIELD_WRITERS: dict[Kind, Callable[[Any], str | None]] = {
+    Kind.FLOAT: _float_value,
+    Kind.INTEGER: _integer_value,
+    Kind.BOOLEAN: _boolean_value,
+    Kind.STRING: _string_value,
+    Kind.JSON: _json_value,
+    Kind.UNTYPED: _untyped_value,
+}
+
+
+def tag_text(value: Any) -> str:
+    """A tag value as text (before escaping): strings as is, other values as in JSON."""
+    if type(value) is str:
+        return value
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        text = str(value)
+        return text[:-2] if text.endswith(".0") else text
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return _json_text(value)
+
+
+def check_name(what: str, name: str, stream: str) -> None:
+    """Raise when line protocol cannot carry ``name`` as a measurement, tag key or field key."""
+    if not name:
+        raise StreamError(f"Stream '{stream}': an empty {what} cannot be written to InfluxDB.")
+    if _UNREPRESENTABLE.search(name) or (what == "measurement" and name.startswith("#")):
+        raise StreamError(
+            f"Stream '{stream}': {what} {name!r} cannot be written in InfluxDB line protocol "
+            "unchanged (a backslash at its end or before a comma, equals sign, space, quote or "
+            "backslash, a tab or a line break, or a measurement starting with '#'). Rename it "
+            "with a stream map (the `stream_maps` setting) or the `measurements` setting."
+        )
+
+
+def epoch(moment: datetime.datetime, precision: str) -> int:
+    """A point time in whole ``precision`` units since the epoch; a naive time is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    delta = moment - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if precision == "ns":
+        return micros * 1_000
+    return int(micros / _MICROSECONDS_PER_UNIT[precision])  # toward zero, as the client does
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One property written as a field."""
+
+    prop: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """How one stream's records become points."""
+
+    stream: str
+    measurement: str
+    tags: tuple[str, ...]
+    time_property: str | None
+    time_reason: str
+    fields: tuple[FieldSpec, ...]
+    write_metadata: bool
+
+    def field_property(self, field: str) -> str | None:
+        """The property written as ``field`` (they are the same name), if there is one."""
+        return field if any(spec.prop == field for spec in self.fields) else None
+
+
+def plan_stream(
+    stream: str,
+    schema: Mapping[str, Any],
+    key_properties: Sequence[str],
+    bookmark_properties: Sequence[str],
+    *,
+    measurements: Mapping[str, str],
+    tag_keys: Mapping[str, Sequence[str]],
+    timestamp_key: Mapping[str, str],
+    write_metadata: bool,
+) -> StreamPlan:
+    """Decide a stream's measurement, time property, tags and field kinds (see DESIGN.md)."""
+    properties: Mapping[str, Any] = schema.get("properties") or {}
+    measurement = measurements.get(stream) or stream
+    check_name("measurement", measurement, stream)
+
+    time_property, reason = _time_property(
+        stream, properties, key_properties, bookmark_properties, timestamp_key
+    )
+
+    if stream in tag_keys:
+        tags = tuple(tag_keys[stream])
+        unknown = [tag for tag in tags if tag not in properties]
+        if unknown:
+            raise StreamError(
+                f"Stream '{stream}': `tag_keys` names {unknown}, which the stream's schema does "
+                f"not have (its properties: {sorted(properties)})."
+            )
+        if time_property in tags:
+            raise StreamError(
+                f"Stream '{stream}': property '{time_property}' is both the time and a tag in "
+                "`tag_keys`; leave it out of `tag_keys`."
+            )
+    else:
+        tags = tuple(key for key in key_properties if key != time_property)
+    for tag in tags:
+        check_name("tag key", tag, stream)
+
+    fields = []
+    for prop, prop_schema in properties.items():
+        if prop in tags or prop == time_property:
+            continue
+        if prop.startswith(SDC_PREFIX) and not write_metadata:
+            continue
+        check_name("field key", prop, stream)
+        fields.append(
+            FieldSpec(prop, kind_of(prop_schema if isinstance(prop_schema, Mapping) else {}))
+        )
+    return StreamPlan(
+        stream, measurement, tags, time_property, reason, tuple(fields), write_metadata
+    )
+
+
+def _time_property(
+    stream: str,
+    properties: Mapping[str, Any],
+    key_properties: Sequence[str],
+    bookmark_properties: Sequence[str],
+    timestamp_key: Mapping[str, str],
+) -> tuple[str | None, str]:
+    if stream in timestamp_key:
+        configured = timestamp_key[stream]
+        if configured not in properties:
+            raise StreamError(
+                f"Stream '{stream}': `timestamp_key` names '{configured}', which the stream's "
+                f"schema does not have (its properties: {sorted(properties)})."
+            )
+        return configured, "the `timestamp_key` setting"
+    for key in key_properties:
+        if is_datetime(properties.get(key) or {}):
+            return key, "the stream's date-time key property"
+    for key in bookmark_properties:
+        if is_datetime(properties.get(key) or {}):
+            return key, "the stream's date-time replication key"
+    return None, "no date-time key property or replication key"
+
+
+class LineBuilder:
+    """Turns one stream's records into line protocol, per its plan."""
+
+    def __init__(self, plan: StreamPlan, precision: str) -> None:
+        self.plan = plan
+        self.precision = precision
+        self._measurement = _escape_key(plan.measurement, _ESCAPE_MEASUREMENT)
+        # The client's Point sorts tags and fields by key; so do we, once per stream.
+        self._tags = tuple((tag, _escape_key(tag)) for tag in sorted(plan.tags))
+        self._fields = tuple(
+            (spec.prop, f"{_escape_key(spec.prop)}=", _FIELD_WRITERS[spec.kind], spec.kind)
+            for spec in sorted(plan.fields, key=lambda spec: spec.prop)
+        )
+        self._known = frozenset([*plan.tags, *(spec.prop for spec in plan.fields)])
+        if plan.time_property is not None:
+            self._known |= {plan.time_property}
+        self._checked_extra: set[str] = set()
+
+    def series(self, record: Mapping[str, Any]) -> str:
+        """Measurement and tags of the record's point, escaped (empty tag values left out)."""
+        parts = [self._measurement]
+        for tag, key in self._tags:
+            value = record.get(tag)
+            if value is None:
+                continue
+            text = tag_text(value)
+            if not text:
+                continue
+            if _UNREPRESENTABLE.search(text):
+                raise StreamError(
+                    f"Stream '{self.plan.stream}': tag '{tag}' has the value {text!r}, which "
+                    "InfluxDB line protocol cannot carry unchanged in a tag (a backslash at its "
+                    "end or before a comma, equals sign, space, quote or backslash, a tab or a "
+                    "line break). Leave the property out of `tag_keys` so it becomes a string "
+                    "field, or change it with a stream map."
+                )
+            parts.append(f",{key}={_escape_tag_value(text)}")
+        return "".join(parts)
+
+    def fields(self, record: Mapping[str, Any]) -> str:
+        """The record's field set, escaped and sorted by key; empty when it has no fields."""
+        parts = []
+        for prop, head, write, kind in self._fields:
+            value = record.get(prop)
+            if value is None:
+                continue
+            try:
+                text = write(value)
+            except (_Mismatch, ValueError, OverflowError):
+                raise self._mismatch(prop, value, kind) from None
+            if text is not None:
+                parts.append(head + text)
+        if not self._known.issuperset(record):
+            return self._with_extra_fields(record, parts)
+        return ",".join(parts)
+
+    def _with_extra_fields(self, record: Mapping[str, Any], parts: list[str]) -> str:
+        """Properties the schema does not declare are untyped: string fields, after the others."""
+        for prop in sorted(record.keys() - self._known):
+            value = record[prop]
+            if value is None or (prop.startswith(SDC_PREFIX) and not self.plan.write_metadata):
+                continue
+            if prop not in self._checked_extra:
+                check_name("field key", prop, self.plan.stream)
+                self._checked_extra.add(prop)
+            parts.append(f"{_escape_key(prop)}={_untyped_value(value)}")
+        return ",".join(parts)
+
+    def time(self, record: Mapping[str, Any]) -> int:
+        """The point time from the record's time property, in ``precision`` units."""
+        prop = self.plan.time_property
+        if prop is None:
+            raise RuntimeError("time() needs a time property; use a fallback time instead")
+        value = record.get(prop)
+        if isinstance(value, datetime.datetime):
+            return epoch(value, self.precision)
+        if isinstance(value, str):
+            try:
+                return epoch(datetime.datetime.fromisoformat(value), self.precision)
+            except ValueError:
+                pass
+        elif type(value) is int:
+            return value
+        if value is None:
+            raise StreamError(
+                f"Stream '{self.plan.stream}': a record has no value for its time property "
+                f"'{prop}' ({self.plan.time_reason}), so it has no place in time. Fix the tap's "
+                "output, or set `timestamp_key` for this stream to a property that always has one."
+            )
+        raise StreamError(
+            f"Stream '{self.plan.stream}': time property '{prop}' has the value {value!r}, which "
+            "is neither an ISO 8601 date-time nor an integer epoch time in `precision` units."
+        )
+
+    def _mismatch(self, prop: str, value: Any, kind: Kind) -> StreamError:
+        return StreamError(
+            f"Stream '{self.plan.stream}': property '{prop}' has the value {value!r} "
+            f"({type(value).__name__}), which does not fit its schema type ({kind.value} field "
+            "in InfluxDB). Nothing of this batch was written. Fix the tap's output or its schema "
+            "(or map the property with a stream map)."
+        )

@@ -1,0 +1,235 @@
+"""The stream sink: records → line protocol in batches, each written synchronously.
+
+Records become lines as they arrive (on the main thread, so an error names its input line), and
+a batch keeps only the lines, not the records. ``process_batch`` returns only once the server
+acknowledged the batch and raises otherwise: the SDK emits STATE only after every sink drained,
+so a failed write ends the run non-zero with no STATE past the failure.
+
+Collisions — two different records on the same measurement + tags + time, of which InfluxDB
+would keep one — are found per batch (bounded memory: the batch's keys only) and reported with
+a hint; identical repeats (replays) are written once and not reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import jsonschema
+from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
+
+from target_influxdb.errors import StreamError, WriteError
+from target_influxdb.mapping import LineBuilder, epoch, plan_stream
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if TYPE_CHECKING:
+    from target_influxdb.target import TargetInfluxDB
+
+
+@dataclass
+class StreamReport:
+    """What a stream's sinks noticed during the run, reported at its end."""
+
+    records_without_fields: int = 0
+    collisions: int = 0
+    repeats: int = 0
+    collision_warned: bool = False
+    time_fallback_announced: bool = False
+
+
+class _SchemaValidator(JSONSchemaValidator):
+    """The SDK's validator, raising a one-paragraph StreamError instead of logging a traceback."""
+
+    def __init__(self, schema: dict, stream: str) -> None:
+        super().__init__(schema)
+        self.stream = stream
+
+    @override
+    def validate(self, record: dict) -> None:
+        try:
+            self.validator.validate(record)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(part) for part in exc.absolute_path) or "the record"
+            raise StreamError(
+                f"Stream '{self.stream}': a record does not match the stream's schema at {where}: "
+                f"{exc.message}. Fix the tap's output or schema, or set `validate_records: false` "
+                "to let this target check only what it writes (types of fields and the time)."
+            ) from None
+
+
+class InfluxDBSink(BatchSink):
+    """Writes one stream's records as points of one measurement."""
+
+    def __init__(
+        self,
+        target: TargetInfluxDB,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        self._target = target
+        super().__init__(target, stream_name, schema, key_properties)
+        # Planned here rather than in setup(), which the SDK wraps in an extra error log line.
+        self._plan_points()
+
+    @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        if not self.validate_schema:
+            return None
+        return _SchemaValidator(self.schema, self.stream_name)
+
+    def _plan_points(self) -> None:
+        target = self._target
+        config = self.config
+        self.report = target.stream_reports.setdefault(self.stream_name, StreamReport())
+        self.precision: str = config.get("precision") or "s"
+        self.plan = plan_stream(
+            self.stream_name,
+            self.schema,
+            self.key_properties,
+            target.message_reader_bookmarks(self.stream_name),
+            measurements=config.get("measurements") or {},
+            tag_keys=config.get("tag_keys") or {},
+            timestamp_key=config.get("timestamp_key") or {},
+            write_metadata=bool(config.get("add_record_metadata")),
+        )
+        self.builder = LineBuilder(self.plan, self.precision)
+        time_source = (
+            f"'{self.plan.time_property}' ({self.plan.time_reason})"
+            if self.plan.time_property
+            else "the extraction time"
+        )
+        self.logger.info(
+            "Stream '%s' → measurement '%s', tags %s, time from %s, %d fields.",
+            self.stream_name,
+            self.plan.measurement,
+            list(self.plan.tags),
+            time_source,
+            len(self.plan.fields),
+        )
+        if self.plan.time_property is None and not self.report.time_fallback_announced:
+            self.report.time_fallback_announced = True
+            self.logger.warning(
+                "Stream '%s' has %s: each point gets its record's extraction time (the RECORD "
+                "message's time_extracted, else the start of this run). Set `timestamp_key` "
+                "for this stream to use a property instead.",
+                self.stream_name,
+                self.plan.time_reason,
+            )
+        self._last_extracted: tuple[str | None, int] = (None, 0)
+        self._writer = target.open_writer(self.precision)
+
+    @override
+    def start_batch(self, context: dict) -> None:
+        context["lines"] = []
+        context["seen"] = {}
+        context["collisions"] = 0
+        context["collision"] = None  # the first one, as an example for the warning
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        builder = self.builder
+        fields = builder.fields(record)
+        if not fields:
+            self.report.records_without_fields += 1
+            self.tally_duplicate_merged()  # read but not written: keeps the SDK's tally honest
+            return
+        series = builder.series(record)
+        time = builder.time(record) if self.plan.time_property else self._extraction_time()
+        seen: dict[tuple[str, int], str] = context["seen"]
+        key = (series, time)
+        previous = seen.get(key)
+        if previous is not None:
+            if previous == fields:
+                self.report.repeats += 1
+                self.tally_duplicate_merged()
+                return
+            self.report.collisions += 1
+            context["collisions"] += 1
+            if context["collision"] is None:
+                context["collision"] = (series, time)
+        seen[key] = fields
+        context["lines"].append(f"{series} {fields} {time}")
+
+    def _extraction_time(self) -> int:
+        extracted = self._target.message_reader_time_extracted()
+        if extracted != self._last_extracted[0]:
+            moment = (
+                datetime.datetime.fromisoformat(extracted) if extracted else self._target.started_at
+            )
+            self._last_extracted = (extracted, epoch(moment, self.precision))
+        return self._last_extracted[1]
+
+    @override
+    def process_batch(self, context: dict) -> None:
+        lines: list[str] = context.get("lines") or []
+        if not lines:
+            return
+        try:
+            self._writer.write("\n".join(lines).encode())
+        except WriteError as exc:
+            raise WriteError(
+                f"Stream '{self.stream_name}', a batch of {len(lines)} points: {exc}"
+            ) from None
+        self.logger.debug("Stream '%s': wrote %d points.", self.stream_name, len(lines))
+        if context.get("collision") is not None:
+            self._warn_collisions(context)
+
+    def _warn_collisions(self, context: dict) -> None:
+        series, time = context["collision"]
+        count = context["collisions"]
+        if self.report.collision_warned:
+            self.logger.debug("Stream '%s': %d more colliding records.", self.stream_name, count)
+            return
+        self.report.collision_warned = True
+        self.logger.warning(
+            "Stream '%s': %d records in this batch have the same measurement + tags + time as "
+            "another record with different values (e.g. %s at %s), so InfluxDB keeps only one "
+            "point for each (the later values win). Give each record its own point: set "
+            "`timestamp_key` for this stream to a property that tells them apart in time, or "
+            "add the properties that tell them apart to `tag_keys`. (A total follows at the "
+            "end of the run.)",
+            self.stream_name,
+            count,
+            series,
+            time,
+        )
+
+    @override
+    def clean_up(self) -> None:
+        self._writer.close()
+        super().clean_up()
+
+
+def report_streams(target: TargetInfluxDB) -> None:
+    """Log what each stream's sinks noticed (records without fields, collisions, repeats)."""
+    for stream, report in target.stream_reports.items():
+        if report.records_without_fields:
+            target.logger.warning(
+                "Stream '%s': %d records had no field with a value and were not written "
+                "(InfluxDB has no point without a field).",
+                stream,
+                report.records_without_fields,
+            )
+        if report.collisions:
+            target.logger.warning(
+                "Stream '%s': %d records in total landed on the same measurement + tags + time "
+                "as another record with different values; see the hint above (`timestamp_key`, "
+                "`tag_keys`).",
+                stream,
+                report.collisions,
+            )
+        if report.repeats:
+            target.logger.info(
+                "Stream '%s': %d records repeated an earlier record of their batch exactly and "
+                "were written once.",
+                stream,
+                report.repeats,
+            )
