@@ -7,7 +7,8 @@ so a failed write ends the run non-zero with no STATE past the failure.
 
 Collisions — two different records on the same measurement + tags + time, of which InfluxDB
 would keep one — are found per batch (bounded memory: the batch's keys only) and reported with
-a hint; identical repeats (replays) are written once and not reported.
+a hint. Not reported as collisions: identical repeats (replays; written once), and two versions of
+the same record (equal key properties), where the later one winning is the upsert Singer means.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class StreamReport:
     records_without_fields: int = 0
     collisions: int = 0
     repeats: int = 0
+    updates: int = 0
     collision_warned: bool = False
     time_fallback_announced: bool = False
 
@@ -124,6 +126,10 @@ class InfluxDBSink(BatchSink):
                 self.plan.time_reason,
             )
         self._last_extracted: tuple[str | None, int] = (None, 0)
+        # Key properties that are neither a tag nor the time: two records on one point that
+        # differ in these are different records, not two versions of one.
+        identity = {*self.plan.tags, self.plan.time_property}
+        self._keys_outside_point = tuple(k for k in self.key_properties if k not in identity)
         self._writer = target.open_writer(self.precision)
 
     @override
@@ -143,19 +149,24 @@ class InfluxDBSink(BatchSink):
             return
         series = builder.series(record)
         time = builder.time(record) if self.plan.time_property else self._extraction_time()
-        seen: dict[tuple[str, int], str] = context["seen"]
+        seen: dict[tuple[str, int], tuple[str, tuple]] = context["seen"]
         key = (series, time)
+        outside = self._keys_outside_point
+        entity = tuple(record.get(k) for k in outside) if outside else ()
         previous = seen.get(key)
         if previous is not None:
-            if previous == fields:
+            if previous[0] == fields:
                 self.report.repeats += 1
                 self.tally_duplicate_merged()
                 return
-            self.report.collisions += 1
-            context["collisions"] += 1
-            if context["collision"] is None:
-                context["collision"] = (series, time)
-        seen[key] = fields
+            if self.key_properties and previous[1] == entity:
+                self.report.updates += 1
+            else:
+                self.report.collisions += 1
+                context["collisions"] += 1
+                if context["collision"] is None:
+                    context["collision"] = (series, time)
+        seen[key] = (fields, entity)
         context["lines"].append(f"{series} {fields} {time}")
 
     def _extraction_time(self) -> int:
@@ -232,4 +243,11 @@ def report_streams(target: TargetInfluxDB) -> None:
                 "were written once.",
                 stream,
                 report.repeats,
+            )
+        if report.updates:
+            target.logger.info(
+                "Stream '%s': %d records updated an earlier record with the same key "
+                "properties in their batch (the later values win).",
+                stream,
+                report.updates,
             )
