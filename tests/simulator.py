@@ -27,6 +27,7 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,7 +70,7 @@ class MeteringPoint:
 
     ``switch_date`` is the local date from which 15-minute values exist (hourly only before it);
     ``history_start`` is the local date of the first value at all; ``spot`` adds a ``spotdata``
-    block to the answers.
+    block to the answers; ``switch_at`` (a UTC instant) moves the switch off local midnight.
     """
 
     code: str
@@ -77,11 +78,14 @@ class MeteringPoint:
     history_start: date = date(2015, 1, 1)
     production: bool = False
     spot: bool = False
+    switch_at: datetime | None = None
 
     def history_start_utc(self) -> datetime:
         return local_midnight_utc(self.history_start)
 
     def switch_utc(self) -> datetime:
+        if self.switch_at is not None:
+            return self.switch_at.astimezone(UTC)
         return local_midnight_utc(self.switch_date)
 
 
@@ -91,7 +95,8 @@ class Fault:
 
     ``kind`` is one of ``429`` (with ``retry_after`` seconds when set), ``500``, ``502``, ``503``,
     ``drop`` (close the connection without an answer), ``malformed`` (a 200 with broken JSON),
-    ``delay`` (sleep ``seconds`` before answering normally), or any other HTTP status as a string.
+    ``delay`` (sleep ``seconds`` before answering normally), or any other HTTP status as a string
+    (answered with ``body`` when set, e.g. ``Fault("200", body='{"unexpected": {}}')``).
     ``target`` is ``meterdata``, ``token`` or ``any``.
     """
 
@@ -99,6 +104,7 @@ class Fault:
     target: str = "meterdata"
     retry_after: int | None = None
     seconds: float = 0.0
+    body: str | None = None
 
 
 @dataclass
@@ -166,7 +172,10 @@ class Simulator:
     Attributes tests may change while it runs: ``available_until`` (UTC instant; quarter hours
     starting at or after it have ``null`` quantities; ``None`` means "up to the last full quarter
     hour before now"), ``access_token_lifetime`` (``expires_in`` seconds), ``strict_rotation``
-    (a used refresh token stops working), ``metering_points``.
+    (a used refresh token stops working), ``metering_points``, ``missing`` (UTC quarter-hour
+    instants whose quantities are ``null`` although later ones are not: a hole in the history;
+    the ground truth leaves them out), ``edit_values`` (a function applied to each answer's
+    ``tsv`` list after the sum block was computed, to serve unexpected shapes).
     """
 
     def __init__(
@@ -190,6 +199,8 @@ class Simulator:
         self.username = username
         self.password = password
         self.available_until = available_until
+        self.missing: set[datetime] = set()
+        self.edit_values: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
         self.request_log: list[RequestLogEntry] = []
         self._lock = threading.RLock()
         self._faults: deque[Fault] = deque()
@@ -337,7 +348,8 @@ class Simulator:
         values: dict[datetime, int] = {}
         instant = begin
         while instant < end:
-            values[instant] = self.quarter_wh(code, measurement_type, instant)
+            if instant not in self.missing:
+                values[instant] = self.quarter_wh(code, measurement_type, instant)
             instant += QUARTER
         return values
 
@@ -353,7 +365,7 @@ class Simulator:
         """What a correct ``auto``-resolution client stores: UTC instant → (resolution, Wh).
 
         15-minute values from the switch date on, hourly values before it (hours with every
-        quarter available), each at its own UTC instant.
+        quarter available that end by the switch), each at its own UTC instant.
         """
         mp = self.metering_points[code]
         quarters = self.truth(code, start, stop, measurement_type)
@@ -364,7 +376,7 @@ class Simulator:
                 points[instant] = ("PT15MIN", wh)
                 continue
             hour = instant.replace(minute=0)
-            if hour < start.astimezone(UTC):
+            if hour < start.astimezone(UTC) or hour + HOUR > switch:
                 continue
             hourly = [quarters.get(hour + QUARTER * i) for i in range(4)]
             if all(v is not None for v in hourly):
@@ -390,7 +402,7 @@ class Simulator:
         instant = first
         while instant < end:
             quarters = [instant + QUARTER * i for i in range(int(step_delta / QUARTER))]
-            if quarters[-1] >= available_until:
+            if quarters[-1] >= available_until or self.missing.intersection(quarters):
                 wh = None
             else:
                 wh = sum(self.quarter_wh(code, measurement_type, q) for q in quarters)
@@ -408,6 +420,8 @@ class Simulator:
             for naive, _, wh in rows
         ]
         total = sum(wh for _, _, wh in rows if wh is not None)
+        if self.edit_values is not None:
+            tsv = self.edit_values(tsv)
         start_text = to_local_naive(start).isoformat()
         stop_text = to_local_naive(stop).isoformat()
         body: dict[str, Any] = {
@@ -592,7 +606,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
-            raise _Answer(int(fault.kind), f"Simulated fault {fault.kind}", headers)
+            raise _Answer(int(fault.kind), fault.body or f"Simulated fault {fault.kind}", headers)
 
         def _send(self, answer: _Answer) -> None:
             body = answer.body

@@ -1,13 +1,177 @@
-"""The WattiVahti tap: settings and streams (filled in by the tap issue)."""
+"""The WattiVahti tap: its settings, their validation, the streams, and the console entry point."""
 
 from __future__ import annotations
 
-from singer_sdk import Stream, Tap
+import re
+import sys
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import SingerCommand
+from typing_extensions import override
+
+from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
+from tap_wattivahti.client import HOURLY, QUARTER_HOURLY
+from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.streams import ConsumptionStream, ProductionStream
+from tap_wattivahti.timeutil import parse_local
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from singer_sdk import Stream
+
+AUTO = "auto"
+DEFAULT_API_URL = "https://porienergia-prod-agent.frendsapp.com:9999/api/onlineapi/v1"
+B2C_TENANT_URL = "https://pesv.b2clogin.com/pesv.onmicrosoft.com"
+DEFAULT_TOKEN_URL = f"{B2C_TENANT_URL}/b2c_1_tunnistus_signinv2/oauth2/v2.0/token"
+DEFAULT_CLIENT_ID = "84ebdb93-9ea6-42c7-bd7d-302abf7556fa"
+DEFAULT_SCOPE = "https://pesv.onmicrosoft.com/salpa/customer.read openid profile offline_access"
+DEFAULT_TIMEZONE = "Europe/Helsinki"
+DEFAULT_TOKEN_FILE = "refresh_token.txt"  # noqa: S105 - a file name
+METERING_POINT_ENV = "WATTIVAHTI_METERING_POINT"
+_CODE = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path)."""
+
+    metering_points: tuple[str, ...]
+    zone: ZoneInfo
+    start_date: datetime | None
+    end_date: datetime | None
+    initial_sync_days: int
+    lookback: timedelta
+    resolution: str
+    window_days: int
+    api_url: str
+    token_url: str
+    client_id: str
+    scope: str
+    refresh_token: str | None
+    refresh_token_file: Path
+    request_timeout_seconds: int
+    max_retries: int
+    retry_wait_seconds: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
+        """Validate ``config``; a bad value raises an error that names it and what to set."""
+        zone = parse_timezone(config.get("timezone") or DEFAULT_TIMEZONE)
+        return cls(
+            metering_points=parse_metering_points(config.get("metering_points")),
+            zone=zone,
+            start_date=_instant_setting(config, "start_date", zone),
+            end_date=_instant_setting(config, "end_date", zone),
+            initial_sync_days=int(config.get("initial_sync_days", 7)),
+            lookback=timedelta(hours=float(config.get("lookback_hours", 2))),
+            resolution=str(config.get("resolution") or AUTO),
+            window_days=int(config.get("window_days", 31)),
+            api_url=str(config.get("api_url") or DEFAULT_API_URL).rstrip("/"),
+            token_url=str(config.get("token_url") or DEFAULT_TOKEN_URL),
+            client_id=str(config.get("client_id") or DEFAULT_CLIENT_ID),
+            scope=str(config.get("scope") or DEFAULT_SCOPE),
+            refresh_token=config.get("refresh_token") or None,
+            refresh_token_file=Path(config.get("refresh_token_file") or DEFAULT_TOKEN_FILE),
+            request_timeout_seconds=int(config.get("request_timeout_seconds", 120)),
+            max_retries=int(config.get("max_retries", 5)),
+            retry_wait_seconds=float(config.get("retry_wait_seconds", 2.0)),
+        )
+
+
+def parse_metering_points(value: object) -> tuple[str, ...]:
+    """The metering point codes of the setting, in order.
+
+    Each entry may hold several codes separated by commas and/or whitespace, so an environment
+    variable like ``1234567,7654321`` placed into a one-item list works. Codes must be
+    alphanumeric and unique.
+    """
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple)):
+        entries = []
+    codes: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            msg = (
+                f"The metering_points setting holds {entry!r}, which is not text: give the "
+                f'codes as strings, e.g. ["1234567"].'
+            )
+            raise TapWattiVahtiError(msg)
+        codes.extend(code for code in re.split(r"[\s,;]+", entry) if code)
+    if not codes:
+        msg = (
+            f"The metering_points setting is empty (got {value!r}). Set it to your metering "
+            f'point code(s), e.g. ["1234567"]; in the Meltano project it usually comes from '
+            f"the {METERING_POINT_ENV} environment variable (several codes separated by commas)."
+        )
+        raise TapWattiVahtiError(msg)
+    for code in codes:
+        if not _CODE.fullmatch(code):
+            msg = (
+                f"The metering_points setting holds {code!r}, which is not a metering point "
+                f"code: codes are letters and digits only (seven digits for Pori Energia), "
+                f'separated by commas, e.g. "1234567,7654321".'
+            )
+            raise TapWattiVahtiError(msg)
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        msg = (
+            f"The metering_points setting lists {', '.join(duplicates)} more than once: list "
+            f"each metering point once (each one is a partition with its own bookmark)."
+        )
+        raise TapWattiVahtiError(msg)
+    return tuple(codes)
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """The ``timezone`` setting as a ZoneInfo; an unknown name is a clear error."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = (
+            f"The timezone setting {name!r} is not a known time zone: use an IANA name such as "
+            f"{DEFAULT_TIMEZONE} (the time zone of the API's naive local times)."
+        )
+        raise TapWattiVahtiError(msg) from None
+
+
+def _instant_setting(config: Mapping[str, t.Any], name: str, zone: ZoneInfo) -> datetime | None:
+    text = config.get(name)
+    if not text:
+        return None
+    try:
+        return parse_local(str(text), zone)
+    except ValueError:
+        msg = (
+            f"The {name} setting {text!r} is not an ISO 8601 date or date-time, e.g. "
+            f"2024-01-01 (local midnight) or 2024-01-01T00:00:00+02:00."
+        )
+        raise TapWattiVahtiError(msg) from None
+
+
+class _FriendlySingerCommand(SingerCommand):
+    """The SDK's command, turning expected failures into one paragraph and exit status 1."""
+
+    @override
+    def main(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        """Run the command; a :class:`TapWattiVahtiError` prints its message, no traceback."""
+        try:
+            return super().main(*args, **kwargs)
+        except TapWattiVahtiError as exc:
+            click.echo(f"{self.name}: error: {exc}", err=True)
+            sys.exit(1)
 
 
 class TapWattiVahti(Tap):
-    """Singer tap for WattiVahti electricity data."""
+    """Singer tap for WattiVahti electricity consumption and production."""
 
     name = "tap-wattivahti"
     config_jsonschema = th.PropertiesList(
@@ -16,10 +180,183 @@ class TapWattiVahti(Tap):
             th.ArrayType(th.StringType),
             required=True,
             title="Metering points",
-            description="Metering point codes to sync, one partition each.",
+            description=(
+                "Metering point codes to sync, one partition (and bookmark) each. An entry may "
+                'hold several codes separated by commas, e.g. ["1234567,7654321"].'
+            ),
+        ),
+        th.Property(
+            "refresh_token",
+            th.StringType,
+            secret=True,
+            title="Refresh token",
+            description=(
+                "A WattiVahti refresh token, used only to seed refresh_token_file when that "
+                "file is missing or empty. Usually left unset: run wattivahti-login instead."
+            ),
+        ),
+        th.Property(
+            "refresh_token_file",
+            th.StringType,
+            default=DEFAULT_TOKEN_FILE,
+            title="Refresh token file",
+            description=(
+                "Where the current (rotated) refresh token lives; rewritten atomically with "
+                "mode 0600 every time it rotates. wattivahti-login writes the first one."
+            ),
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            title="Start date",
+            description=(
+                "First instant to sync for a metering point that has no bookmark (a bookmark "
+                "always wins). Naive values are local time in `timezone`. Unset: now minus "
+                "initial_sync_days."
+            ),
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType,
+            title="End date",
+            description=(
+                "Last instant (exclusive) to sync, for manual backfills. Naive values are "
+                "local time in `timezone`. Unset: now."
+            ),
+        ),
+        th.Property(
+            "initial_sync_days",
+            th.IntegerType(minimum=1),
+            default=7,
+            title="Initial sync days",
+            description="Days back from now to start a metering point with no bookmark and no "
+            "start_date.",
+        ),
+        th.Property(
+            "lookback_hours",
+            th.IntegerType(minimum=0),
+            default=2,
+            title="Lookback hours",
+            description="Hours before the bookmark to fetch again (late or corrected values).",
+        ),
+        th.Property(
+            "resolution",
+            th.StringType,
+            default=AUTO,
+            allowed_values=[AUTO, QUARTER_HOURLY, HOURLY],
+            title="Resolution",
+            description=(
+                "auto: 15-minute values where the meter has them, hourly values before; "
+                "PT15MIN or PT1H force one resolution."
+            ),
+        ),
+        th.Property(
+            "window_days",
+            th.IntegerType(minimum=1, maximum=31),
+            default=31,
+            title="Window days",
+            description=(
+                "Longest span of one request, in local days. Windows end at local midnight "
+                "and never cross a calendar month (a month of 15-minute values is known to work)."
+            ),
+        ),
+        th.Property(
+            "timezone",
+            th.StringType,
+            default=DEFAULT_TIMEZONE,
+            title="Time zone",
+            description="IANA time zone of the API's naive local times.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=DEFAULT_API_URL,
+            title="API URL",
+            description="Base URL of the WattiVahti meter data API.",
+        ),
+        th.Property(
+            "token_url",
+            th.StringType,
+            default=DEFAULT_TOKEN_URL,
+            title="Token URL",
+            description="Azure AD B2C token endpoint.",
+        ),
+        th.Property(
+            "client_id",
+            th.StringType,
+            default=DEFAULT_CLIENT_ID,
+            title="Client ID",
+            description="Azure AD B2C public client id of WattiVahti.",
+        ),
+        th.Property(
+            "scope",
+            th.StringType,
+            default=DEFAULT_SCOPE,
+            title="Scope",
+            description="OAuth scope that grants access to the meter data API.",
+        ),
+        th.Property(
+            "request_timeout_seconds",
+            th.IntegerType(minimum=1),
+            default=120,
+            title="Request timeout",
+            description="Seconds to wait for one API answer before retrying.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0),
+            default=5,
+            title="Maximum retries",
+            description="Retries of a failed request (429, 5xx, dropped connection, timeout).",
+        ),
+        th.Property(
+            "retry_wait_seconds",
+            th.NumberType(minimum=0),
+            default=2,
+            title="Retry wait",
+            description=(
+                "Seconds before the first retry; doubles each retry (at most 300). A 429's "
+                "Retry-After wins."
+            ),
         ),
     ).to_dict()
 
-    def discover_streams(self) -> list[Stream]:
-        """Return the streams (none yet)."""
-        return []
+    @cached_property
+    def settings(self) -> Settings:
+        """The validated settings (raises :class:`TapWattiVahtiError` naming a bad value)."""
+        return Settings.from_config(self.config)
+
+    @cached_property
+    def authenticator(self) -> WattiVahtiAuthenticator:
+        """The one authenticator of this tap instance: one refresh per run."""
+        settings = self.settings
+        return WattiVahtiAuthenticator(
+            TokenStore(settings.refresh_token_file, settings.refresh_token),
+            TokenEndpoint(
+                url=settings.token_url,
+                client_id=settings.client_id,
+                scope=settings.scope,
+                timeout=settings.request_timeout_seconds,
+                retry_wait_seconds=settings.retry_wait_seconds,
+            ),
+            self.logger,
+        )
+
+    @override
+    def discover_streams(self) -> Sequence[Stream]:
+        """The two streams: consumption (selected by default) and production."""
+        return [ConsumptionStream(self), ProductionStream(self)]
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with expected failures reported as one paragraph."""
+        command = super().get_singer_command()
+        return _FriendlySingerCommand(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )

@@ -1,0 +1,277 @@
+"""The base stream: one ``meterdata2`` request, its retries, and its answer parsed and placed.
+
+Requests are sequential and bounded: 429 (honouring ``Retry-After``), 5xx, dropped connections
+and timeouts are retried with exponential backoff (``max_retries``, ``retry_wait_seconds``); a 401
+refreshes the access token once and repeats the request; any other 4xx stops the run with a
+message naming the metering point and the API's answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import typing as t
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import RetriableAPIError
+from typing_extensions import override
+
+from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.timeutil import Placement, local_text, place_values
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+    from singer_sdk.helpers.types import Context
+
+    from tap_wattivahti.auth import WattiVahtiAuthenticator
+    from tap_wattivahti.tap import Settings, TapWattiVahti
+
+QUARTER_HOURLY = "PT15MIN"
+HOURLY = "PT1H"
+RESOLUTIONS = (QUARTER_HOURLY, HOURLY)
+_MAX_WAIT_SECONDS = 300.0
+_EXCERPT_CHARS = 300
+
+
+class _Unauthorized(Exception):
+    """The API answered 401: the access token is missing or expired."""
+
+
+class _Refused(Exception):
+    """The API answered a 4xx that retrying cannot fix."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One ``meterdata2`` answer: what was asked, the placed values, and the API's own sum."""
+
+    resolution: str
+    start: datetime
+    stop: datetime
+    placement: Placement
+    api_sum: Decimal | None
+
+
+def excerpt(text: str) -> str:
+    """A short one-line excerpt of an answer body for error messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _EXCERPT_CHARS else flat[:_EXCERPT_CHARS] + "…"
+
+
+class WattiVahtiStream(RESTStream):
+    """Base stream for one ``measurementType`` of ``meterdata2``, one partition per meter."""
+
+    path = "/meterdata2"
+    #: ``measurementType`` of the API: 1 consumption, 6 production.
+    measurement_type: t.ClassVar[int]
+
+    @property
+    def tap(self) -> TapWattiVahti:
+        """The tap this stream belongs to (typed)."""
+        return t.cast("TapWattiVahti", self._tap)
+
+    @property
+    def settings(self) -> Settings:
+        """The tap's validated settings."""
+        return self.tap.settings
+
+    @property
+    @override
+    def url_base(self) -> str:
+        """The ``api_url`` setting."""
+        return self.settings.api_url
+
+    @property
+    @override
+    def authenticator(self) -> WattiVahtiAuthenticator:
+        """The tap's single authenticator (the SDK asks for it on every request)."""
+        return self.tap.authenticator
+
+    @property
+    @override
+    def timeout(self) -> int:
+        """Seconds to wait for an answer (``request_timeout_seconds``)."""
+        return self.settings.request_timeout_seconds
+
+    # ------------------------------------------------------------------ retries
+    @override
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """Exponential waits from ``retry_wait_seconds``; a 429's ``Retry-After`` wins (capped)."""
+        exception = yield 0.0  # backoff primes the generator with send(None)
+        base = self.settings.retry_wait_seconds
+        attempt = 0
+        while True:
+            wait = min(base * 2**attempt, _MAX_WAIT_SECONDS)
+            retry_after = _retry_after_seconds(exception)
+            if retry_after is not None:
+                wait = min(retry_after, _MAX_WAIT_SECONDS)
+            attempt += 1
+            exception = yield wait
+
+    @override
+    def backoff_max_tries(self) -> int:
+        """One try plus ``max_retries`` retries."""
+        return self.settings.max_retries + 1
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        """Up to 10 % more than the computed wait (never less than a ``Retry-After``)."""
+        return value * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        """Log each retry with its cause and wait, never the request's headers."""
+        self.logger.warning(
+            "meterdata2 request failed (%s); retry %d of %d in %.1f s.",
+            _describe_failure(details.get("exception")),
+            details.get("tries", 0),
+            self.settings.max_retries,
+            details.get("wait", 0.0),
+        )
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """401 → refresh once; 429 and 5xx → retry; other 4xx → stop with the API's answer."""
+        status = response.status_code
+        if status == 401:
+            raise _Unauthorized
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(f"HTTP {status}: {excerpt(response.text)}", response)
+        if status >= 400:
+            raise _Refused(response)
+
+    # ------------------------------------------------------------------ one request
+    def fetch(self, context: Context, resolution: str, start: datetime, stop: datetime) -> Answer:
+        """Ask ``meterdata2`` for ``[start, stop)`` at ``resolution`` and place the answer."""
+        metering_point = str(context["metering_point"])
+        zone = self.settings.zone
+        params = {
+            "meteringPointCode": metering_point,
+            "measurementType": self.measurement_type,
+            "start": local_text(start, zone),
+            "stop": local_text(stop, zone),
+            "resultStep": resolution,
+        }
+        where = (
+            f"metering point {metering_point} ({self.name}, {resolution}, "
+            f"{params['start']} to {params['stop']})"
+        )
+        request = self.build_prepared_request(
+            method="GET", url=self.get_url(context), params=params, headers=self.http_headers
+        )
+        response = self._send(request, context, where)
+        return self._parse(response, resolution, start, stop, where)
+
+    def _send(
+        self, request: requests.PreparedRequest, context: Context, where: str
+    ) -> requests.Response:
+        """Send with retries; after a 401, refresh the access token once and send again."""
+        send = self.request_decorator(self._request)
+        try:
+            try:
+                return send(request, context)
+            except _Unauthorized:
+                self.logger.info("The API answered 401; refreshing the access token once.")
+                self.authenticator.invalidate()
+            try:
+                return send(request, context)
+            except _Unauthorized:
+                msg = (
+                    f"The WattiVahti API answered 401 Unauthorized for {where} even with a "
+                    f"freshly refreshed access token. Check the scope and api_url settings."
+                )
+                raise TapWattiVahtiError(msg) from None
+        except _Refused as refusal:
+            answer = refusal.response
+            msg = (
+                f"The WattiVahti API refused {where}: HTTP {answer.status_code} "
+                f"{answer.reason}: {excerpt(answer.text)}. Check that the metering point "
+                f"code is yours (metering_points setting)."
+            )
+            raise TapWattiVahtiError(msg) from None
+        except (RetriableAPIError, requests.RequestException) as exc:
+            msg = (
+                f"The WattiVahti API did not answer {where} after "
+                f"{self.settings.max_retries + 1} attempts ({_describe_failure(exc)}). "
+                f"Nothing after the last bookmark was lost: run the tap again later."
+            )
+            raise TapWattiVahtiError(msg) from None
+
+    def _parse(
+        self,
+        response: requests.Response,
+        resolution: str,
+        start: datetime,
+        stop: datetime,
+        where: str,
+    ) -> Answer:
+        def malformed(problem: str) -> TapWattiVahtiError:
+            return TapWattiVahtiError(
+                f"The WattiVahti API answered {where} with {problem} (HTTP "
+                f"{response.status_code}, {len(response.content)} bytes: "
+                f"{excerpt(response.text)}). Nothing was emitted from this answer; run the tap "
+                f"again later, and report it if it persists."
+            )
+
+        try:
+            body = json.loads(response.text, parse_float=Decimal)
+        except ValueError:
+            raise malformed("malformed JSON") from None
+        result = body.get("getconsumptionsresult") if isinstance(body, dict) else None
+        if not isinstance(result, dict):
+            raise malformed("JSON without a getconsumptionsresult object")
+        data = result.get("consumptiondata")
+        if data is None:
+            return Answer(resolution, start, stop, Placement(), None)
+        try:
+            series = data["timeseries"]
+            items = series["values"]["tsv"] or []
+            values = [(item["time"], _quantity(item.get("quantity"))) for item in items]
+            total = (data.get("sum") or {}).get("quantity")
+            api_sum = None if total is None else _quantity(total)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise malformed(f"an unexpected shape ({type(exc).__name__}: {exc})") from None
+        sent = series.get("resolution")
+        if sent not in (None, resolution):
+            self.logger.warning("Asked for %s but the answer says %s: %s", resolution, sent, where)
+        placement = place_values(values, self.settings.zone, start, stop)
+        return Answer(resolution, start, stop, placement, api_sum)
+
+
+def _quantity(value: object) -> Decimal | None:
+    """A JSON quantity (float parsed as Decimal, integer, or null) as an exact Decimal."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        msg = f"quantity {value!r} is not a number"
+        raise ValueError(msg)
+    return Decimal(value)
+
+
+def _retry_after_seconds(exception: object) -> float | None:
+    response = getattr(exception, "response", None)
+    if not isinstance(response, requests.Response) or response.status_code != 429:
+        return None
+    try:
+        return max(float(response.headers.get("Retry-After", "")), 0.0)
+    except ValueError:
+        return None
+
+
+def _describe_failure(exception: object) -> str:
+    if isinstance(exception, RetriableAPIError) and exception.response is not None:
+        return f"HTTP {exception.response.status_code} {exception.response.reason}"
+    if isinstance(exception, requests.Timeout):
+        return "timed out"
+    if isinstance(exception, requests.ConnectionError):
+        return "connection failed"
+    return type(exception).__name__

@@ -1,0 +1,160 @@
+"""Naive local wall-clock times → UTC instants, with the daylight-saving rules; request windows.
+
+The API sends every period start as a NAIVE local time (Europe/Helsinki by default). Two days a
+year that is not enough to know the instant:
+
+* spring forward (03:00 → 04:00): naive times inside the gap do not exist; a value there is an
+  unexpected shape and is rejected with a reason naming the time;
+* fall back (04:00 → 03:00): every naive time of the repeated hour happens twice. The API sends
+  them as consecutive PAIRS of the same naive time (first occurrence, then second), so the
+  occurrence is taken from how often the naive time was seen, never from a position.
+
+Only instants inside the requested window count as candidates, so a window that starts or stops
+inside the repeated hour still places each value at its own instant. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value of an answer placed at its UTC instant (the period start)."""
+
+    instant: datetime
+    quantity: Decimal | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A value that could not be placed at an instant of its own, and why."""
+
+    time: str
+    quantity: Decimal | None
+    reason: str
+
+
+@dataclass
+class Placement:
+    """The placed readings in UTC order (no two share an instant) and the rejected values."""
+
+    readings: list[Reading] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which local ``day`` begins in ``zone``."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def local_text(instant: datetime, zone: ZoneInfo) -> str:
+    """An instant as local ISO 8601 time with its offset, e.g. ``2025-10-26T03:00:00+02:00``.
+
+    Unambiguous even inside the repeated fall hour, and readable as the local time.
+    """
+    return instant.astimezone(zone).isoformat()
+
+
+def parse_local(text: str, zone: ZoneInfo) -> datetime:
+    """Parse an ISO 8601 date or date-time; a naive value is local time in ``zone``.
+
+    Raises ValueError for text that is not ISO 8601.
+    """
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def candidate_instants(naive: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants a naive local time can mean: none (spring gap), one, or two (fall).
+
+    Two candidates come in chronological order: the first and the second occurrence.
+    """
+    earlier = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    later = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if earlier.astimezone(zone).replace(tzinfo=None) != naive:
+        return []  # the wall clock skipped this time
+    return [earlier] if earlier == later else [earlier, later]
+
+
+def place_values(
+    values: Iterable[tuple[str, Decimal | None]],
+    zone: ZoneInfo,
+    start: datetime,
+    stop: datetime,
+) -> Placement:
+    """Place an answer's ``(time, quantity)`` pairs, in the API's order, at UTC instants.
+
+    ``start`` and ``stop`` are the requested window; a naive time only means instants inside it.
+    The n-th appearance of a naive time takes its n-th candidate instant. Rejected (with a reason
+    naming the time): times in the spring gap, times seen more often than they occur, times
+    outside the window, unparseable times, and an instant that is already taken.
+    """
+    placement = Placement()
+    seen: dict[datetime, int] = {}
+    taken: set[datetime] = set()
+    for text, quantity in values:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except (TypeError, ValueError):
+            placement.rejected.append(Rejected(str(text), quantity, "is not an ISO 8601 time"))
+            continue
+        if parsed.tzinfo is not None:
+            candidates = [parsed.astimezone(UTC)]
+        else:
+            candidates = candidate_instants(parsed, zone)
+            if not candidates:
+                reason = "lies in the spring-forward gap, a local time that does not exist"
+                placement.rejected.append(Rejected(text, quantity, reason))
+                continue
+        inside = [instant for instant in candidates if start <= instant < stop]
+        if not inside:
+            reason = "lies outside the requested window"
+            placement.rejected.append(Rejected(text, quantity, reason))
+            continue
+        occurrence = seen.get(parsed, 0)
+        seen[parsed] = occurrence + 1
+        if occurrence >= len(inside):
+            reason = (
+                f"was sent {occurrence + 1} times but occurs {len(inside)} time(s) in the window"
+            )
+            placement.rejected.append(Rejected(text, quantity, reason))
+            continue
+        instant = inside[occurrence]
+        if instant in taken:
+            reason = f"falls on {instant.isoformat()}, which another value already holds"
+            placement.rejected.append(Rejected(text, quantity, reason))
+            continue
+        taken.add(instant)
+        placement.readings.append(Reading(instant, quantity))
+    placement.readings.sort(key=lambda reading: reading.instant)
+    return placement
+
+
+def plan_windows(
+    start: datetime, stop: datetime, zone: ZoneInfo, max_days: int
+) -> list[tuple[datetime, datetime]]:
+    """Split ``[start, stop)`` into request windows.
+
+    Windows end at local midnight, never cross a local calendar month, and span at most
+    ``max_days`` local days, so every request stays within a month of values (about 3,000
+    quarter hours, a size known to work) and the boundaries are the same from run to run.
+    """
+    windows: list[tuple[datetime, datetime]] = []
+    begin = start
+    while begin < stop:
+        day = begin.astimezone(zone).date()
+        month_end = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        end_day = min(day + timedelta(days=max_days), month_end)
+        end = min(local_midnight(end_day, zone), stop)
+        windows.append((begin, end))
+        begin = end
+    return windows

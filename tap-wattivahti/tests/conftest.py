@@ -1,0 +1,135 @@
+"""Fixtures of the tap's tests: configs pointing at the simulator, in-process and CLI runs.
+
+The shared ``simulator`` fixture (tests/fixtures.py) serves the WattiVahti API over real HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_wattivahti.tap import TapWattiVahti
+from tests.simulator import Simulator
+
+# Small waits keep the retry tests fast; the behaviour is the same as with the defaults.
+FAST_RETRIES = {"retry_wait_seconds": 0.05, "max_retries": 3}
+
+
+@dataclass
+class Run:
+    """The Singer messages of one tap run."""
+
+    messages: list[dict[str, Any]]
+    stderr: str = ""
+    returncode: int = 0
+
+    def records(self, stream: str = "consumption") -> list[dict[str, Any]]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+        return states[-1] if states else {}
+
+    def bookmark(self, code: str, stream: str = "consumption") -> str | None:
+        partitions = self.state.get("bookmarks", {}).get(stream, {}).get("partitions", [])
+        for partition in partitions:
+            if partition["context"] == {"metering_point": code}:
+                return partition.get("replication_key_value")
+        return None
+
+
+def instants(records: list[dict[str, Any]]) -> list[datetime]:
+    """The records' timestamps as aware datetimes."""
+    return [datetime.fromisoformat(r["timestamp"]) for r in records]
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    """Where the tap keeps its refresh token in this test."""
+    return tmp_path / "tokens" / "refresh_token.txt"
+
+
+@pytest.fixture
+def tap_config(simulator: Simulator, token_file: Path):
+    """Build a config for the simulator; the first run seeds the token file."""
+
+    def make(sim: Simulator = simulator, **extra: Any) -> dict[str, Any]:
+        return sim.tap_config(refresh_token_file=str(token_file), **FAST_RETRIES, **extra)
+
+    return make
+
+
+@pytest.fixture
+def run_tap():
+    """Run the tap in this process and collect its Singer messages."""
+
+    def run(
+        config: dict[str, Any],
+        state: dict[str, Any] | None = None,
+        catalog: dict[str, Any] | None = None,
+    ) -> Run:
+        tap = TapWattiVahti(config=config, state=state, catalog=catalog, parse_env_config=False)
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            tap.sync_all()
+        return Run([json.loads(line) for line in buffer.getvalue().splitlines()])
+
+    return run
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without settings that would leak into a tap run."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_WATTIVAHTI_", "WATTIVAHTI_")) and k not in ("LOGLEVEL",)
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path):
+    """Run ``python -m tap_wattivahti`` as a separate process with a config file."""
+    counter = iter(range(1000))
+
+    def run(
+        config: dict[str, Any],
+        *args: str,
+        state: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> Run:
+        number = next(counter)
+        config_path = tmp_path / f"config-{number}.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        command = [sys.executable, "-m", "tap_wattivahti", "--config", str(config_path), *args]
+        if state is not None:
+            state_path = tmp_path / f"state-{number}.json"
+            state_path.write_text(json.dumps(state), encoding="utf-8")
+            command += ["--state", str(state_path)]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env or clean_env(),
+            check=False,
+        )
+        messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        return Run(messages, done.stderr, done.returncode)
+
+    return run
