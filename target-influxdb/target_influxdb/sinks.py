@@ -125,7 +125,7 @@ class InfluxDBSink(BatchSink):
                 self.stream_name,
                 self.plan.time_reason,
             )
-        self._last_extracted: tuple[str | None, int] = (None, 0)
+        self._last_extracted: tuple[str | None, int] | None = None  # (time_extracted, epoch)
         # Key properties that are neither a tag nor the time: two records on one point that
         # differ in these are different records, not two versions of one.
         identity = {*self.plan.tags, self.plan.time_property}
@@ -171,11 +171,20 @@ class InfluxDBSink(BatchSink):
 
     def _extraction_time(self) -> int:
         extracted = self._target.message_reader_time_extracted()
-        if extracted != self._last_extracted[0]:
+        last = self._last_extracted
+        if last is not None and last[0] == extracted:
+            return last[1]
+        try:
             moment = (
                 datetime.datetime.fromisoformat(extracted) if extracted else self._target.started_at
             )
-            self._last_extracted = (extracted, epoch(moment, self.precision))
+        except ValueError:
+            raise StreamError(
+                f"Stream '{self.stream_name}': the RECORD message's time_extracted {extracted!r} "
+                "is not an ISO 8601 date-time, and the stream has no time property to use instead "
+                "(see `timestamp_key`)."
+            ) from None
+        self._last_extracted = (extracted, epoch(moment, self.precision))
         return self._last_extracted[1]
 
     @override
