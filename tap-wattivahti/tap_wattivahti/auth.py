@@ -297,6 +297,7 @@ def rotate_refresh_token(
     store: TokenStore, endpoint: TokenEndpoint, logger: logging.Logger | None = None
 ) -> TokenAnswer:
     """One refresh grant with the stored token; a rotated token is stored before returning."""
+    store.read()  # fails early (and creates nothing) when there is no token at all
     with store.locked():
         refresh_token = store.read()
         answer = post_grant(

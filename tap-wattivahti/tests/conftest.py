@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tap_wattivahti.tap import TapWattiVahti
+
 from tests.simulator import Simulator
 
 # Small waits keep the retry tests fast; the behaviour is the same as with the defaults.
@@ -127,6 +127,7 @@ def run_cli(tmp_path: Path):
             text=True,
             timeout=timeout,
             env=env or clean_env(),
+            cwd=tmp_path,
             check=False,
         )
         messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

@@ -45,7 +45,7 @@ def test_fall_dst_day_lands_all_100_values_on_distinct_utc_instants(tap_config, 
         0.093,
     ]
     truth = simulator.truth(SEED_METERING_POINT, day_start, day_stop)
-    assert {i: r["consumption_wh"] for i, r in zip(stamps(records), records)} == truth
+    assert {i: r["consumption_wh"] for i, r in zip(stamps(records), records, strict=True)} == truth
 
 
 def test_spring_dst_day_has_92_quarter_hours_without_a_gap_in_utc(tap_config, run_tap):
@@ -92,7 +92,7 @@ def test_records_carry_exact_floats_including_integer_zeros(tap_config, run_tap)
     }
     assert all(type(r["production_kwh"]) is float for r in records)
     assert all(type(r["production_wh"]) is float for r in records)
-    assert {i: r["production_wh"] for i, r in zip(stamps(records), records)} == truth
+    assert {i: r["production_wh"] for i, r in zip(stamps(records), records, strict=True)} == truth
     assert all(r["production_wh"] == round(r["production_kwh"] * 1000) for r in records)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from tap_wattivahti.timeutil import (
@@ -132,7 +133,7 @@ def test_windows_end_at_local_midnight_never_cross_a_month_and_respect_the_limit
     assert [b - a <= timedelta(days=7) for a, b in weekly] == [True] * len(weekly)
     assert weekly[0][1] == local_midnight(date(2024, 1, 27), HELSINKI)
     assert weekly[1][1] == local_midnight(date(2024, 2, 1), HELSINKI)  # month boundary
-    assert all(a == b for (_, a), (b, _) in zip(weekly, weekly[1:]))  # contiguous
+    assert all(a == b for (_, a), (b, _) in pairwise(weekly))  # contiguous
     assert plan_windows(stop, stop, HELSINKI, 31) == []
 
 

@@ -1,0 +1,209 @@
+"""The rotating refresh token: file store, one refresh per run, 401s, faults, separate processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
+from tap_wattivahti.errors import TapWattiVahtiError, TokenError
+
+from tests.simulator import API_SCOPE, CLIENT_ID, Fault, Simulator
+
+UTC = timezone.utc
+DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
+
+
+def test_token_file_wins_over_the_refresh_token_setting(tap_config, run_tap, simulator, token_file):
+    in_file = simulator.issue_refresh_token()
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(in_file + "\n")
+    config = tap_config(**DAY)
+    setting = config["refresh_token"]
+    assert len(run_tap(config).records()) == 96
+    assert simulator.refresh_token_status(in_file) == "used"
+    assert simulator.refresh_token_status(setting) == "valid"  # never sent
+    assert token_file.read_text().strip() not in (in_file, setting)
+
+
+@pytest.mark.parametrize("existing", [None, "", "\n"])
+def test_refresh_token_setting_seeds_a_missing_or_empty_file_private_to_the_user(
+    tap_config, run_tap, simulator, token_file, existing
+):
+    if existing is not None:
+        token_file.parent.mkdir(parents=True)
+        token_file.write_text(existing)
+    config = tap_config(**DAY)
+    run_tap(config)
+    assert simulator.refresh_token_status(config["refresh_token"]) == "used"
+    stored = token_file.read_text().strip()
+    assert simulator.valid_refresh_tokens() == [stored]
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert [p.name for p in token_file.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_rotated_token_is_on_disk_before_the_access_token_is_used(
+    tap_config, run_tap, simulator, token_file
+):
+    simulator.inject(Fault("delay", seconds=1.0))  # holds the first meterdata request
+    config = tap_config(**DAY)
+    seen: dict[str, object] = {}
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while simulator.pending_faults() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The first request that carries an access token is now being answered.
+        seen["file"] = token_file.read_text().strip()
+        seen["valid"] = simulator.valid_refresh_tokens()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    run = run_tap(config)
+    watcher.join()
+    assert seen["valid"] == [seen["file"]]
+    assert simulator.refresh_token_status(config["refresh_token"]) == "used"
+    assert len(run.records()) == 96
+
+
+def test_one_refresh_per_run_and_one_more_after_a_401(tap_config, run_tap, simulator):
+    run = run_tap(tap_config(start_date="2025-03-01", end_date="2025-06-01"))
+    assert len(simulator.requests("meterdata")) == 3
+    assert len(simulator.requests("token")) == 1
+    simulator.clear_log()
+    simulator.inject(Fault("401"))
+    again = run_tap(tap_config(**DAY))
+    assert [r.status for r in simulator.requests("meterdata")] == [401, 200]
+    assert len(simulator.requests("token")) == 2
+    assert len(again.records()) == 96
+    assert run.bookmark("1234567") == "2025-05-31T20:45:00+00:00"
+
+
+def test_a_second_401_in_a_row_stops_with_a_clear_error(tap_config, run_tap, simulator):
+    simulator.inject(Fault("401"), Fault("401"))
+    with pytest.raises(TapWattiVahtiError, match="401 Unauthorized for metering point 1234567"):
+        run_tap(tap_config(**DAY))
+    assert len(simulator.requests("token")) == 2
+
+
+def test_access_token_is_refreshed_only_when_it_expires(tmp_path):
+    with Simulator(access_token_lifetime=1) as sim:
+        store = TokenStore(tmp_path / "token.txt", sim.issue_refresh_token())
+        auth = WattiVahtiAuthenticator(
+            store, TokenEndpoint(sim.token_url, CLIENT_ID, API_SCOPE), logging.getLogger("t")
+        )
+        first = auth.access_token()
+        assert auth.access_token() == first
+        assert auth.refresh_count == 1
+        time.sleep(1.0)  # expires_in 1 s, less a 10 % margin
+        assert auth.access_token() != first
+        assert auth.refresh_count == 2
+        assert sim.valid_refresh_tokens() == [store.read()]
+
+
+def test_token_endpoint_429_and_503_are_retried(tap_config, run_tap, simulator):
+    simulator.inject(Fault("503", target="token"), Fault("429", target="token", retry_after=0))
+    run = run_tap(tap_config(**DAY))
+    assert [r.status for r in simulator.requests("token")] == [503, 429, 200]
+    assert len(run.records()) == 96
+
+
+def test_dropped_refresh_is_not_retried_and_the_next_run_still_works(
+    tap_config, run_tap, simulator, token_file
+):
+    simulator.inject(Fault("drop", target="token"))
+    config = tap_config(**DAY)
+    with pytest.raises(TokenError, match="may have used up the refresh token") as failure:
+        run_tap(config)
+    assert "Run the tap again" in str(failure.value)
+    assert len(simulator.requests("token")) == 1  # no blind retry
+    assert token_file.read_text().strip() == config["refresh_token"]
+    assert len(run_tap(config).records()) == 96
+
+
+def test_invalid_grant_says_expired_or_used_and_names_the_login_command(
+    tap_config, run_cli, simulator, token_file
+):
+    used = simulator.issue_refresh_token()
+    simulator.expire_refresh_token(used)
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(used)
+    run = run_cli(tap_config(**DAY))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert paragraph.startswith("tap-wattivahti: error: WattiVahti refused the refresh token: ")
+    assert "has expired or was already used (AADB2C90080" in paragraph
+    assert "Run `wattivahti-login`" in paragraph
+    assert run.records() == []
+
+
+def test_missing_token_names_the_files_absolute_path_and_the_login_command(
+    simulator, run_cli, tmp_path
+):
+    config = {
+        "metering_points": ["1234567"],
+        "api_url": simulator.api_url,
+        "token_url": simulator.token_url,
+        "refresh_token_file": "no/such/refresh_token.txt",
+        **DAY,
+    }
+    run = run_cli(config)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert str(tmp_path / "no" / "such" / "refresh_token.txt") in paragraph  # cwd is tmp_path
+    assert "does not exist" in paragraph
+    assert "Run `wattivahti-login`" in paragraph
+    assert simulator.requests("token") == []
+    assert not (tmp_path / "no").exists()
+
+
+def test_three_tap_processes_in_a_row_against_strict_rotation(tap_config, run_cli, simulator):
+    simulator.available_until = datetime(2025, 6, 10, 6, tzinfo=UTC)
+    config = tap_config(**DAY)
+    state = None
+    bookmarks = []
+    for hour in (6, 9, 12):
+        simulator.available_until = datetime(2025, 6, 10, hour, tzinfo=UTC)
+        run = run_cli(config, state=state)
+        assert run.returncode == 0, run.stderr
+        state = run.state
+        bookmarks.append(run.bookmark("1234567"))
+    assert bookmarks == [
+        "2025-06-10T05:45:00+00:00",
+        "2025-06-10T08:45:00+00:00",
+        "2025-06-10T11:45:00+00:00",
+    ]
+    tokens = [r.params["refresh_token"] for r in simulator.requests("token")]
+    assert len(tokens) == 3
+    assert len(set(tokens)) == 3
+    assert [simulator.refresh_token_status(t) for t in tokens] == ["used"] * 3
+    stored = Path(config["refresh_token_file"]).read_text().strip()
+    assert simulator.valid_refresh_tokens() == [stored]
+
+
+def test_overlapping_runs_share_the_token_file_without_losing_it(
+    tap_config, simulator, tmp_path, token_file
+):
+    simulator.inject(Fault("delay", target="token", seconds=1.0))
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(**DAY)))
+    command = [sys.executable, "-m", "tap_wattivahti", "--config", str(config_path)]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    assert [out.count('"type":"RECORD"') for out, _ in outputs] == [96, 96]
+    assert [r.status for r in simulator.requests("token")] == [200, 200]
+    assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]

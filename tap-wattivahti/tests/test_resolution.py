@@ -1,0 +1,132 @@
+"""Resolution ``auto``: 15-minute values where they exist, hourly before, never both, cheaply."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, datetime, timedelta, timezone
+
+from tests.simulator import MeteringPoint, Simulator, local_midnight_utc
+
+UTC = timezone.utc
+
+
+def points(records):
+    """What the records store: UTC instant → (resolution, Wh), as ``expected_points`` gives."""
+    stored = {}
+    for record in records:
+        instant = datetime.fromisoformat(record["timestamp"])
+        assert instant not in stored
+        stored[instant] = (record["resolution"], int(record["consumption_wh"]))
+    return stored
+
+
+def steps(sim):
+    return [(r.params["start"], r.params["stop"], r.params["resultStep"]) for r in sim.requests()
+            if r.kind == "meterdata"]  # fmt: skip
+
+
+def test_window_straddling_the_switch_gives_hourly_then_15_minute_values(tap_config, run_tap):
+    point = MeteringPoint("7654321", switch_date=date(2024, 5, 15))
+    with Simulator([point]) as sim:
+        run = run_tap(tap_config(sim, start_date="2024-05-01", end_date="2024-06-01"))
+        start, stop = local_midnight_utc(date(2024, 5, 1)), local_midnight_utc(date(2024, 6, 1))
+        expected = sim.expected_points("7654321", start, stop)
+        requested = steps(sim)
+    stored = points(run.records())
+    assert stored == expected
+    switch = local_midnight_utc(date(2024, 5, 15))
+    assert {res for i, (res, _) in stored.items() if i < switch} == {"PT1H"}
+    assert {res for i, (res, _) in stored.items() if i >= switch} == {"PT15MIN"}
+    assert len(stored) == 14 * 24 + 17 * 96
+    assert requested == [
+        ("2024-05-01T00:00:00+03:00", "2024-06-01T00:00:00+03:00", "PT15MIN"),
+        ("2024-05-01T00:00:00+03:00", "2024-05-15T00:00:00+03:00", "PT1H"),
+    ]
+
+
+def test_hour_overlapping_the_first_15_minute_value_is_not_emitted(tap_config, run_tap, caplog):
+    switch = datetime(2024, 5, 15, 7, 15, tzinfo=UTC)  # 10:15 local
+    point = MeteringPoint("7654321", switch_at=switch)
+    with Simulator([point]) as sim, caplog.at_level(logging.INFO):
+        run = run_tap(tap_config(sim, start_date="2024-05-15", end_date="2024-05-16"))
+        expected = sim.expected_points(
+            "7654321", local_midnight_utc(date(2024, 5, 15)), local_midnight_utc(date(2024, 5, 16))
+        )
+    stored = points(run.records())
+    assert stored == expected
+    hourly = sorted(i for i, (res, _) in stored.items() if res == "PT1H")
+    quarters = sorted(i for i, (res, _) in stored.items() if res == "PT15MIN")
+    assert hourly[-1] == datetime(2024, 5, 15, 6, tzinfo=UTC)  # 09:00-10:00 local, ends first
+    assert quarters[0] == switch
+    assert datetime(2024, 5, 15, 7, tzinfo=UTC) not in stored  # 10:00-11:00 would double 10:15+
+    [overlap] = [r for r in caplog.records if r.getMessage().startswith("Sum check")]
+    assert overlap.levelname == "INFO"  # explained by the rule, not a data problem
+    assert overlap.getMessage().startswith("Sum check, metering point 7654321, consumption PT1H")
+    assert "1 value(s) (0.572 kWh) overlapping the first 15-minute value" in overlap.getMessage()
+
+
+def test_three_year_backfill_costs_one_request_per_window_plus_logarithmic_probes(
+    tap_config, run_tap
+):
+    point = MeteringPoint("7654321", switch_date=date(2023, 1, 1))
+    with Simulator([point]) as sim:
+        run = run_tap(tap_config(sim, start_date="2021-01-01", end_date="2024-01-01"))
+        start, stop = local_midnight_utc(date(2021, 1, 1)), local_midnight_utc(date(2024, 1, 1))
+        expected = sim.expected_points("7654321", start, stop)
+        requested = steps(sim)
+        token_requests = len(sim.requests("token"))
+    windows = 36
+    probes = math.ceil(math.log2(windows))
+    assert windows < len(requested) <= windows + 1 + probes
+    hourly = [r for r in requested if r[2] == "PT1H"]
+    assert len(hourly) == 24  # one per hourly month, never a second request for the same window
+    assert len({(a, b) for a, b, step in requested if step == "PT15MIN" and a[8:10] == "01"}) == 13
+    assert token_requests == 1
+    records = run.records()
+    assert points(records) == expected
+    assert len(records) == 2 * 365 * 24 + 365 * 96
+    assert run.bookmark("7654321") == "2023-12-31T21:45:00+00:00"
+
+
+def test_switch_already_known_for_later_windows_costs_one_request_each(tap_config, run_tap):
+    with Simulator() as sim:  # the seed point switched on 2023-01-01
+        run_tap(tap_config(sim, start_date="2024-01-01", end_date="2024-04-01"))
+        assert [step for _, _, step in steps(sim)] == ["PT15MIN"] * 3
+
+
+def test_forced_resolutions_ask_only_for_that_step(tap_config, run_tap):
+    point = MeteringPoint("7654321", switch_date=date(2024, 5, 15))
+    with Simulator([point]) as sim:
+        hourly = run_tap(
+            tap_config(sim, start_date="2024-05-14", end_date="2024-05-16", resolution="PT1H")
+        )
+        assert [step for _, _, step in steps(sim)] == ["PT1H"]
+        sim.clear_log()
+        quarters = run_tap(
+            tap_config(sim, start_date="2024-05-14", end_date="2024-05-16", resolution="PT15MIN")
+        )
+        assert [step for _, _, step in steps(sim)] == ["PT15MIN"]
+    assert [r["resolution"] for r in hourly.records()] == ["PT1H"] * 48
+    assert [r["resolution"] for r in quarters.records()] == ["PT15MIN"] * 96
+    assert quarters.records()[0]["timestamp"] == "2024-05-14T21:00:00+00:00"
+    assert sum(r["consumption_wh"] for r in hourly.records()[24:]) == sum(
+        r["consumption_wh"] for r in quarters.records()
+    )
+
+
+def test_meter_without_15_minute_values_stays_hourly(tap_config, run_tap):
+    point = MeteringPoint("7654321", switch_date=date(2030, 1, 1))
+    with Simulator([point]) as sim:
+        run = run_tap(tap_config(sim, start_date="2024-01-01", end_date="2024-07-01"))
+        requested = steps(sim)
+    assert len([r for r in requested if r[2] == "PT1H"]) == 6
+    assert len(requested) <= 6 + 1 + math.ceil(math.log2(6))
+    records = run.records()
+    assert {r["resolution"] for r in records} == {"PT1H"}
+    start, stop = local_midnight_utc(date(2024, 1, 1)), local_midnight_utc(date(2024, 7, 1))
+    hours = (stop - start) // timedelta(hours=1)
+    assert hours == 182 * 24 - 1  # the spring-forward day has 23 hours
+    assert [datetime.fromisoformat(r["timestamp"]) for r in records] == [
+        start + timedelta(hours=i) for i in range(hours)
+    ]
