@@ -321,6 +321,16 @@ class TapWattiVahti(Tap):
         ),
     ).to_dict()
 
+    def __init__(self, **kwargs: t.Any) -> None:
+        """Create the tap; unless config validation is off (discovery), check the settings now.
+
+        Checking here, before any output, turns a bad metering point list, time zone or date
+        into one clear error instead of a failure in the middle of a sync.
+        """
+        super().__init__(**kwargs)
+        if kwargs.get("validate_config", True):
+            _ = self.settings
+
     @cached_property
     def settings(self) -> Settings:
         """The validated settings (raises :class:`TapWattiVahtiError` naming a bad value)."""

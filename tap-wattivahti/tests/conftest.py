@@ -32,6 +32,7 @@ class Run:
     messages: list[dict[str, Any]]
     stderr: str = ""
     returncode: int = 0
+    stdout: str = ""
 
     def records(self, stream: str = "consumption") -> list[dict[str, Any]]:
         return [
@@ -67,7 +68,8 @@ def tap_config(simulator: Simulator, token_file: Path):
     """Build a config for the simulator; the first run seeds the token file."""
 
     def make(sim: Simulator = simulator, **extra: Any) -> dict[str, Any]:
-        return sim.tap_config(refresh_token_file=str(token_file), **FAST_RETRIES, **extra)
+        settings = {"refresh_token_file": str(token_file), **FAST_RETRIES, **extra}
+        return sim.tap_config(**settings)
 
     return make
 
@@ -88,6 +90,14 @@ def run_tap():
         return Run([json.loads(line) for line in buffer.getvalue().splitlines()])
 
     return run
+
+
+def _singer_message(line: str) -> dict[str, Any] | None:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) and "type" in message else None
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -113,6 +123,7 @@ def run_cli(tmp_path: Path):
         env: dict[str, str] | None = None,
         timeout: float = 120,
     ) -> Run:
+        """Run with ``config`` (and ``state``); ``env`` adds environment variables."""
         number = next(counter)
         config_path = tmp_path / f"config-{number}.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
@@ -126,11 +137,11 @@ def run_cli(tmp_path: Path):
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=env or clean_env(),
+            env=clean_env(**(env or {})),
             cwd=tmp_path,
             check=False,
         )
-        messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        return Run(messages, done.stderr, done.returncode)
+        messages = [m for m in map(_singer_message, done.stdout.splitlines()) if m is not None]
+        return Run(messages, done.stderr, done.returncode, done.stdout)
 
     return run

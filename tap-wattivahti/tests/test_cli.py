@@ -1,0 +1,126 @@
+"""The command line: --about, --discover, stream maps, setting errors, and no secret in output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.tap import parse_metering_points
+
+from tests.simulator import Fault
+
+DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
+
+
+def error_paragraph(run) -> str:
+    """The one error paragraph of a failed run (and no traceback)."""
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
+    return paragraph
+
+
+def test_about_lists_every_setting_and_the_capabilities(run_cli):
+    run = run_cli({}, "--about", "--format", "json")
+    assert run.returncode == 0
+    info = json.loads(run.stdout)
+    properties = info["settings"]["properties"]
+    assert {
+        "metering_points", "refresh_token", "refresh_token_file", "start_date", "end_date",
+        "initial_sync_days", "lookback_hours", "resolution", "window_days", "api_url",
+        "token_url", "client_id", "scope", "timezone",
+    } <= set(properties)  # fmt: skip
+    assert "default" not in properties["start_date"]  # the tap computes it, per partition
+    assert properties["initial_sync_days"]["default"] == 7
+    assert properties["refresh_token_file"]["default"] == "refresh_token.txt"
+    assert properties["refresh_token"]["secret"] is True
+    assert properties["resolution"]["enum"] == ["auto", "PT15MIN", "PT1H"]
+    assert {"catalog", "discover", "state", "stream-maps", "about"} <= set(info["capabilities"])
+
+
+def test_discover_describes_both_streams_with_production_unselected(run_cli):
+    run = run_cli({"metering_points": ["1234567"]}, "--discover")
+    assert run.returncode == 0
+    catalog = {entry["tap_stream_id"]: entry for entry in json.loads(run.stdout)["streams"]}
+    assert set(catalog) == {"consumption", "production"}
+    for name, entry in catalog.items():
+        top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
+        assert top["selected-by-default"] is (name == "consumption")
+        assert top["table-key-properties"] == ["metering_point", "timestamp"]
+        assert top["valid-replication-keys"] == ["timestamp"]
+        assert entry["schema"]["properties"][f"{name}_kwh"]["type"] == ["number"]
+        assert entry["schema"]["properties"][f"{name}_wh"]["type"] == ["number"]
+        assert entry["schema"]["properties"]["timestamp"]["format"] == "date-time"
+
+
+def test_stream_maps_reshape_records(tap_config, run_tap):
+    maps = {"consumption": {"consumption_wh": None, "cents": "consumption_kwh * 12.5"}}
+    run = run_tap(tap_config(stream_maps=maps, **DAY))
+    first = run.records()[0]
+    assert first["timestamp"] == "2025-06-09T21:00:00+00:00"
+    assert "consumption_wh" not in first
+    assert first["cents"] == first["consumption_kwh"] * 12.5
+    assert len(run.records()) == 96
+
+
+@pytest.mark.parametrize(
+    ("value", "codes"),
+    [
+        (["1234567"], ("1234567",)),
+        (["1234567,7654321"], ("1234567", "7654321")),
+        ([" 1234567 , 7654321 ", "5555555"], ("1234567", "7654321", "5555555")),
+        ("1234567 7654321", ("1234567", "7654321")),
+    ],
+)
+def test_metering_point_entries_may_hold_several_codes(value, codes):
+    assert parse_metering_points(value) == codes
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ([""], "The metering_points setting is empty (got [''])"),
+        ([], "The metering_points setting is empty"),
+        (["12345-67"], "holds '12345-67', which is not a metering point code"),
+        (["1234567,1234567"], "lists 1234567 more than once"),
+        ([1234567], "holds 1234567, which is not text"),
+    ],
+)
+def test_bad_metering_point_lists_are_named_in_the_error(value, complaint):
+    with pytest.raises(TapWattiVahtiError) as failure:
+        parse_metering_points(value)
+    assert complaint in str(failure.value)
+
+
+def test_unset_metering_point_variable_gives_one_paragraph_naming_the_setting(tap_config, run_cli):
+    run = run_cli(tap_config(metering_points=[""], **DAY))
+    paragraph = error_paragraph(run)
+    assert "metering_points setting is empty" in paragraph
+    assert "WATTIVAHTI_METERING_POINT environment variable" in paragraph
+
+
+def test_unknown_time_zone_is_a_clear_error(tap_config, run_cli):
+    paragraph = error_paragraph(run_cli(tap_config(timezone="Europe/Helsingfors", **DAY)))
+    assert "The timezone setting 'Europe/Helsingfors' is not a known time zone" in paragraph
+
+
+def test_bad_start_date_is_a_clear_error(tap_config, run_cli):
+    paragraph = error_paragraph(run_cli(tap_config(start_date="last tuesday")))
+    assert "The start_date setting 'last tuesday' is not an ISO 8601 date" in paragraph
+
+
+def test_no_token_or_authorization_header_appears_in_any_output(tap_config, run_cli, simulator):
+    simulator.inject(Fault("503", target="token"))
+    simulator.inject(Fault("401"), Fault("429", retry_after=0), "502")
+    run = run_cli(tap_config(**DAY), env={"LOGLEVEL": "DEBUG"})
+    assert run.returncode == 0, run.stderr
+    assert len(run.records()) == 96
+    output = run.stdout + run.stderr
+    assert "DEBUG" in run.stderr  # the most talkative level was on
+    secrets = [*simulator._refresh_tokens, *simulator._access_tokens]
+    assert len(secrets) >= 4  # seed, two rotations, two access tokens
+    leaked = [token for token in secrets if token in output]
+    assert leaked == []
+    assert "Bearer" not in output
+    assert "Authorization" not in output

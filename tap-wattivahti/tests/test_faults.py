@@ -1,0 +1,76 @@
+"""Transient faults are retried with bounded backoff; other failures stop with a clear message."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from tap_wattivahti.errors import TapWattiVahtiError
+
+from tests.simulator import Fault, local_midnight_utc
+
+DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
+
+
+def statuses(simulator):
+    return [r.status for r in simulator.requests("meterdata")]
+
+
+def test_429_waits_as_long_as_retry_after_says(tap_config, run_tap, simulator):
+    simulator.inject(Fault("429", retry_after=1), Fault("429"))
+    began = time.monotonic()
+    run = run_tap(tap_config(**DAY))
+    elapsed = time.monotonic() - began
+    assert statuses(simulator) == [429, 429, 200]
+    assert 1.0 <= elapsed < 5
+    assert len(run.records()) == 96
+
+
+def test_server_errors_dropped_connections_and_timeouts_are_retried(tap_config, run_tap, simulator):
+    simulator.inject("500", "502", "503", "drop", Fault("delay", seconds=1.5))
+    run = run_tap(tap_config(max_retries=5, request_timeout_seconds=1, **DAY))
+    # The delayed answer is logged by the server after the client gave up on it.
+    assert statuses(simulator)[:4] == [500, 502, 503, -1]
+    assert sorted(statuses(simulator)[4:]) == [200, 200]
+    assert len(run.records()) == 96
+    day = local_midnight_utc(date(2025, 6, 10)), local_midnight_utc(date(2025, 6, 11))
+    assert sum(r["consumption_wh"] for r in run.records()) == sum(
+        simulator.truth("1234567", *day).values()
+    )
+
+
+def test_retries_are_bounded_and_end_with_a_clear_error(tap_config, run_tap, simulator):
+    simulator.inject("503", "503", "503")
+    with pytest.raises(TapWattiVahtiError) as failure:
+        run_tap(tap_config(max_retries=2, **DAY))
+    message = str(failure.value)
+    assert message.startswith("The WattiVahti API did not answer metering point 1234567")
+    assert "after 3 attempts (HTTP 503 Service Unavailable)" in message
+    assert statuses(simulator) == [503, 503, 503]
+
+
+def test_malformed_json_is_a_clear_error(tap_config, run_tap, simulator):
+    simulator.inject("malformed")
+    with pytest.raises(TapWattiVahtiError) as failure:
+        run_tap(tap_config(**DAY))
+    assert "answered metering point 1234567 (consumption, PT15MIN" in str(failure.value)
+    assert "with malformed JSON (HTTP 200" in str(failure.value)
+    assert '{"getconsumptionsresult": {"consumptiondata": [' in str(failure.value)
+    assert statuses(simulator) == [200]  # not retried: the answer is wrong, not missing
+
+
+def test_answer_without_getconsumptionsresult_is_a_clear_error(tap_config, run_tap, simulator):
+    simulator.inject(Fault("200", body='{"message": "Service is under maintenance"}'))
+    with pytest.raises(TapWattiVahtiError, match="JSON without a getconsumptionsresult object"):
+        run_tap(tap_config(**DAY))
+
+
+def test_unknown_metering_point_stops_naming_it_and_the_http_answer(tap_config, run_cli):
+    run = run_cli(tap_config(metering_points=["9999999"], **DAY))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert paragraph.startswith("tap-wattivahti: error: The WattiVahti API refused metering point")
+    assert "metering point 9999999 (consumption, PT15MIN" in paragraph
+    assert "HTTP 404 Not Found: Metering point 9999999 was not found for this customer" in paragraph

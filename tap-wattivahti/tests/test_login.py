@@ -1,0 +1,123 @@
+"""``wattivahti-login`` end to end against the simulator's B2C login pages."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tap_wattivahti import login
+
+from tests.simulator import Simulator
+
+LOGIN = Path(sys.executable).with_name("wattivahti-login")
+
+
+def run_login(sim: Simulator, *args: str, password: str | None, env_extra=None):
+    env = {"WATTIVAHTI_USERNAME": sim.username, "PATH": str(LOGIN.parent)}
+    if password is not None:
+        env["WATTIVAHTI_PASSWORD"] = password
+    env.update(env_extra or {})
+    return subprocess.run(
+        [str(LOGIN), "--token-url", sim.token_url, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_login_writes_a_refresh_token_that_the_tap_then_uses(
+    simulator, tmp_path, tap_config, run_tap
+):
+    token_file = tmp_path / "secrets" / "refresh_token.txt"
+    done = run_login(simulator, "--token-file", str(token_file), password=simulator.password)
+    assert done.returncode == 0, done.stderr
+    assert f"The refresh token is stored in {token_file}" in done.stdout
+    assert [r.kind for r in simulator.requests() if r.kind != "control"] == [
+        "authorize", "selfasserted", "confirmed", "token", "token",
+    ]  # fmt: skip
+    assert [r.params["grant_type"] for r in simulator.requests("token")] == [
+        "authorization_code",
+        "refresh_token",
+    ]
+    stored = token_file.read_text().strip()
+    assert simulator.valid_refresh_tokens() == [stored]
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert simulator.password not in done.stdout + done.stderr
+    assert stored not in done.stdout + done.stderr
+
+    config = tap_config(start_date="2025-06-10", end_date="2025-06-11")
+    config.pop("refresh_token")
+    config["refresh_token_file"] = str(token_file)
+    assert len(run_tap(config).records()) == 96
+
+
+def test_wrong_password_fails_clearly_and_writes_nothing(simulator, tmp_path):
+    token_file = tmp_path / "refresh_token.txt"
+    done = run_login(simulator, "--token-file", str(token_file), password="hunter2")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(
+        "wattivahti-login: error: WattiVahti did not accept the username and password "
+        "(Käyttäjätunnus tai salasana on virheellinen.)"
+    )
+    assert "hunter2" not in done.stdout + done.stderr
+    assert not token_file.exists()
+    assert simulator.requests("confirmed") == []
+    assert simulator.requests("token") == []
+
+
+def test_login_without_a_password_or_terminal_says_which_variable_to_set(simulator, tmp_path):
+    done = run_login(simulator, "--token-file", str(tmp_path / "t.txt"), password=None)
+    assert done.returncode == 1
+    assert "set WATTIVAHTI_PASSWORD" in done.stderr
+    assert simulator.requests() == []
+
+
+def test_login_takes_the_token_file_and_endpoint_from_the_tap_config(
+    simulator, tmp_path, monkeypatch, capsys
+):
+    config = tmp_path / "config.json"
+    token_file = tmp_path / "from-config.txt"
+    config.write_text(
+        json.dumps({"token_url": simulator.token_url, "refresh_token_file": str(token_file)})
+    )
+    monkeypatch.setenv("WATTIVAHTI_USERNAME", simulator.username)
+    monkeypatch.setenv("WATTIVAHTI_PASSWORD", simulator.password)
+    monkeypatch.setenv("REFRESH_TOKEN_FILE", str(tmp_path / "from-env.txt"))
+    assert login.main(["--config", str(config)]) == 0
+    assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
+    assert not (tmp_path / "from-env.txt").exists()
+    assert str(token_file) in capsys.readouterr().out
+
+
+def test_token_file_falls_back_to_the_refresh_token_file_variable(simulator, tmp_path):
+    target = tmp_path / "env-token.txt"
+    done = run_login(simulator, password=simulator.password,
+                     env_extra={"REFRESH_TOKEN_FILE": str(target)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert simulator.valid_refresh_tokens() == [target.read_text().strip()]
+
+
+@pytest.mark.parametrize(
+    ("token_url", "authorize", "host"),
+    [
+        (
+            "https://pesv.b2clogin.com/pesv.onmicrosoft.com/b2c_1_x/oauth2/v2.0/token",
+            "https://pesv.b2clogin.com/pesv.onmicrosoft.com/b2c_1_x/oauth2/v2.0/authorize",
+            "https://pesv.b2clogin.com",
+        ),
+        ("http://127.0.0.1:8765/t/p/oauth2/v2.0/token", "http://127.0.0.1:8765/t/p/oauth2/v2.0/authorize",
+         "http://127.0.0.1:8765"),
+    ],
+)  # fmt: skip
+def test_login_pages_are_found_from_the_token_url(token_url, authorize, host):
+    options = login.LoginOptions(Path("t"), token_url, "client", "scope")
+    assert options.authorize_url == authorize
+    assert options.b2c_host == host
