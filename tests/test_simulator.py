@@ -469,3 +469,55 @@ def test_ground_truth_matches_what_the_api_serves(simulator):
     assert simulator.truth_kwh(SEED_METERING_POINT, start, stop) == float(
         sum(v["quantity"] for v in served)
     )
+
+
+def test_missing_quarters_are_null_holes_left_out_of_sum_and_truth(simulator):
+    hole = datetime(2025, 6, 10, 3, 15, tzinfo=UTC)  # 06:15 local
+    simulator.missing = {hole}
+    answer = meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T08:00:00")
+    values = tsv(answer)
+    assert [v["time"] for v in values if v["quantity"] is None] == ["2025-06-10T06:15:00"]
+    total = answer.json(parse_float=Decimal)["getconsumptionsresult"]["consumptiondata"]["sum"]
+    assert total["quantity"] == sum(v["quantity"] for v in values if v["quantity"] is not None)
+    truth = simulator.truth(
+        SEED_METERING_POINT, hole - timedelta(hours=1), hole + timedelta(hours=1)
+    )
+    assert hole not in truth
+    assert len(truth) == 7
+    hourly = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T08:00:00", "PT1H"))
+    assert [v["quantity"] is None for v in hourly] == [True, False]
+
+
+def test_edit_values_changes_the_series_but_not_the_sum(simulator):
+    simulator.edit_values = lambda values: [*values, values[0]]
+    answer = meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T07:00:00")
+    values = tsv(answer)
+    assert [v["time"] for v in values][-2:] == ["2025-06-10T06:45:00", "2025-06-10T06:00:00"]
+    total = answer.json(parse_float=Decimal)["getconsumptionsresult"]["consumptiondata"]["sum"]
+    assert total["quantity"] == sum(v["quantity"] for v in values[:4])
+
+
+def test_fault_with_a_body_answers_that_body(simulator):
+    token = access_token(simulator)
+    simulator.inject(Fault("200", body='{"message": "maintenance"}'))
+    answer = meterdata(simulator, "2025-06-10T06:00", "2025-06-10T07:00", token=token)
+    assert answer.status_code == 200
+    assert answer.text == '{"message": "maintenance"}'
+
+
+def test_switch_off_midnight_starts_15_minute_values_at_that_instant():
+    switch = datetime(2024, 5, 15, 7, 15, tzinfo=UTC)  # 10:15 local
+    with Simulator([MeteringPoint("7654321", switch_at=switch)]) as sim:
+        token = access_token(sim)
+        quarters = tsv(meterdata(sim, "2024-05-15T09:00:00", "2024-05-15T12:00:00",
+                                 code="7654321", token=token))  # fmt: skip
+        assert quarters[0]["time"] == "2024-05-15T10:15:00"
+        expected = sim.expected_points(
+            "7654321", switch - timedelta(hours=3), switch + timedelta(minutes=30)
+        )
+    assert sorted(expected) == [
+        datetime(2024, 5, 15, 5, tzinfo=UTC),  # 08:00-09:00 local, hourly
+        datetime(2024, 5, 15, 6, tzinfo=UTC),  # 09:00-10:00 local, hourly; 10:00 would overlap
+        switch,
+        switch + timedelta(minutes=15),
+    ]
