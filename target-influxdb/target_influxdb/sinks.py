@@ -46,6 +46,20 @@ class StreamReport:
     time_fallback_announced: bool = False
 
 
+class _Batch:
+    """One batch's lines, and the point keys seen in it (for collisions), kept off the SDK's
+    batch context, which the SDK logs at DEBUG level for every record."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.seen: dict[tuple[str, int], tuple[str, tuple]] = {}
+        self.collisions = 0
+        self.example: tuple[str, int] | None = None  # the first collision, for the warning
+
+    def __repr__(self) -> str:
+        return f"<batch of {len(self.lines)} points>"
+
+
 class _SchemaValidator(JSONSchemaValidator):
     """The SDK's validator, raising a one-paragraph StreamError instead of logging a traceback."""
 
@@ -134,10 +148,7 @@ class InfluxDBSink(BatchSink):
 
     @override
     def start_batch(self, context: dict) -> None:
-        context["lines"] = []
-        context["seen"] = {}
-        context["collisions"] = 0
-        context["collision"] = None  # the first one, as an example for the warning
+        context["points"] = _Batch()
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
@@ -149,7 +160,8 @@ class InfluxDBSink(BatchSink):
             return
         series = builder.series(record)
         time = builder.time(record) if self.plan.time_property else self._extraction_time()
-        seen: dict[tuple[str, int], tuple[str, tuple]] = context["seen"]
+        batch: _Batch = context["points"]
+        seen = batch.seen
         key = (series, time)
         outside = self._keys_outside_point
         entity = tuple(record.get(k) for k in outside) if outside else ()
@@ -163,11 +175,11 @@ class InfluxDBSink(BatchSink):
                 self.report.updates += 1
             else:
                 self.report.collisions += 1
-                context["collisions"] += 1
-                if context["collision"] is None:
-                    context["collision"] = (series, time)
+                batch.collisions += 1
+                if batch.example is None:
+                    batch.example = (series, time)
         seen[key] = (fields, entity)
-        context["lines"].append(f"{series} {fields} {time}")
+        batch.lines.append(f"{series} {fields} {time}")
 
     def _extraction_time(self) -> int:
         extracted = self._target.message_reader_time_extracted()
@@ -189,9 +201,10 @@ class InfluxDBSink(BatchSink):
 
     @override
     def process_batch(self, context: dict) -> None:
-        lines: list[str] = context.get("lines") or []
-        if not lines:
+        batch: _Batch | None = context.get("points")
+        if batch is None or not batch.lines:
             return
+        lines = batch.lines
         try:
             self._writer.write("\n".join(lines).encode())
         except WriteError as exc:
@@ -199,12 +212,10 @@ class InfluxDBSink(BatchSink):
                 f"Stream '{self.stream_name}', a batch of {len(lines)} points: {exc}"
             ) from None
         self.logger.debug("Stream '%s': wrote %d points.", self.stream_name, len(lines))
-        if context.get("collision") is not None:
-            self._warn_collisions(context)
+        if batch.example is not None:
+            self._warn_collisions(batch.collisions, *batch.example)
 
-    def _warn_collisions(self, context: dict) -> None:
-        series, time = context["collision"]
-        count = context["collisions"]
+    def _warn_collisions(self, count: int, series: str, time: int) -> None:
         if self.report.collision_warned:
             self.logger.debug("Stream '%s': %d more colliding records.", self.stream_name, count)
             return

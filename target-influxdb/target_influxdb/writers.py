@@ -236,7 +236,8 @@ class V2Writer:
                 write_precision=cast("WritePrecision", self.precision),
             )
         except ApiException as exc:
-            text = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else ""
+            body = exc.body or b""
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
             status = int(exc.status or 0)
             raise explain_rejection(self.connection, self.destination, status, text) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:

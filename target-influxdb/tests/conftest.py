@@ -7,12 +7,15 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from target_influxdb.target import TargetInfluxDB
 
 DATA = Path(__file__).parent / "data"
@@ -104,3 +107,96 @@ def v2_config(empty_victoria_metrics: Any) -> dict[str, Any]:
         "token": "vm-ignores-this-token",
         **FAST_RETRIES,
     }
+
+
+class FaultProxy:
+    """An HTTP proxy in front of a real server that answers planned faults first.
+
+    ``faults`` is a list of ``(status, headers, body)`` answered, in order, to the next write
+    requests (POST); every other request, and writes once the faults are used up, are forwarded.
+    ``ping_headers`` are added to the answers of ``/ping``.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults: list[tuple[int, dict[str, str], str]] = []
+        self.ping_headers: dict[str, str] = {}
+        self.writes: list[tuple[int, str]] = []  # (status answered, path) of every POST
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(b"")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    fault = proxy.faults.pop(0) if proxy.faults else None
+                if fault is None:
+                    self._forward(body)
+                    return
+                status, headers, text = fault
+                proxy.writes.append((status, self.path))
+                self._answer(status, headers, text.encode())
+
+            def _forward(self, body: bytes) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                response = requests.request(
+                    self.command,
+                    proxy.upstream + self.path,
+                    data=body,
+                    headers=headers,
+                    timeout=30,
+                )
+                if self.command == "POST":
+                    proxy.writes.append((response.status_code, self.path))
+                extra = proxy.ping_headers if self.path.startswith("/ping") else {}
+                self._answer(
+                    response.status_code,
+                    extra,
+                    response.content,
+                    response.headers.get("Content-Type"),
+                )
+
+            def _answer(
+                self,
+                status: int,
+                headers: dict[str, str],
+                body: bytes,
+                content_type: str | None = None,
+            ) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
+    """Start fault proxies in front of real servers: ``fault_proxy(server.url)``."""
+    proxies: list[FaultProxy] = []
+
+    def start(upstream: str) -> FaultProxy:
+        proxies.append(FaultProxy(upstream))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()

@@ -1,0 +1,234 @@
+"""Errors a user can act on: one paragraph on stderr, exit code 1, no traceback, no secret."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.servers import InfluxDB1, free_port, influxdb1_binary
+
+PASSWORD = "pa55-w0rd-never-logged"
+TOKEN = "t0ken-never-logged"
+URL_PASSWORD = "url-secret-never-logged"
+SECRETS = (PASSWORD, TOKEN, URL_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def secured_influxdb1(tmp_path_factory):
+    """An InfluxDB 1.x with authentication: admin `admin`, `writer` (WRITE), `reader` (READ)."""
+    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"))
+    conf = server.workdir / "influxdb.conf"
+    conf.write_text(
+        conf.read_text().replace(
+            "log-enabled = false", "log-enabled = false\n  auth-enabled = true"
+        )
+    )
+    server.start()
+    server.query(f"CREATE USER admin WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES")
+    server.session.auth = ("admin", PASSWORD)
+    server.create_database("secured")
+    for user, privilege in (("writer", "WRITE"), ("reader", "READ")):
+        server.query(f"CREATE USER {user} WITH PASSWORD '{PASSWORD}'")
+        server.query(f'GRANT {privilege} ON "secured" TO {user}')
+    yield server
+    server.stop()
+
+
+def one_paragraph(stderr: str) -> str:
+    """The single ERROR line of a failed run (and that there is exactly one, no traceback)."""
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1, stderr
+    return errors[0].split("| ERROR", 1)[1]
+
+
+def assert_no_secret(result) -> None:
+    for secret in SECRETS:
+        assert secret not in result.stderr
+        assert secret not in result.stdout
+
+
+def test_an_unreachable_server_is_named_with_its_url(run_cli, tmp_path):
+    port = free_port()
+    config = {
+        "url": f"http://admin:{URL_PASSWORD}@127.0.0.1:{port}",
+        "database": "db",
+        "password": PASSWORD,
+        "max_retries": 1,
+        "retry_interval": 0.01,
+    }
+    result = run_cli(config, "consumption.singer")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert f"Cannot reach InfluxDB at http://127.0.0.1:{port} (after up to 1 retries)" in message
+    assert "Connection refused" in message
+    assert "Check the `url` setting" in message
+    assert result.stdout == ""  # no STATE
+    assert_no_secret(result)
+
+
+def test_a_missing_database_says_how_to_create_it(run_cli, influxdb1):
+    result = run_cli({"url": influxdb1.url, "database": "nope"}, "consumption.singer")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert "has no database 'nope'" in message
+    assert 'CREATE DATABASE "nope"' in message
+    assert result.stdout == ""
+
+
+def test_a_wrong_password_or_missing_permission_names_the_user_problem(run_cli, secured_influxdb1):
+    base = {
+        "url": secured_influxdb1.url,
+        "database": "secured",
+        "token": TOKEN,
+        "api_version": "v1",
+    }
+    wrong = run_cli(
+        {**base, "username": "writer", "password": PASSWORD + "x"}, "consumption.singer"
+    )
+    reader = run_cli({**base, "username": "reader", "password": PASSWORD}, "consumption.singer")
+    writer = run_cli(
+        {
+            **base,
+            "username": "writer",
+            "password": PASSWORD,
+            "measurements": {"consumption": "electricity_consumption"},
+        },
+        "consumption.singer",
+    )
+
+    assert wrong.returncode == 1
+    assert "refused the write with HTTP 401" in one_paragraph(wrong.stderr)
+    assert reader.returncode == 1
+    message = one_paragraph(reader.stderr)
+    assert "HTTP 403" in message
+    assert "lacks WRITE permission on database 'secured'" in message
+    assert writer.returncode == 0, writer.stderr
+    assert len(secured_influxdb1.points("secured", "electricity_consumption")) == 5
+    for result in (wrong, reader, writer):
+        assert_no_secret(result)
+
+
+def test_no_secret_reaches_the_log_even_at_debug_level(run_cli, secured_influxdb1, monkeypatch):
+    monkeypatch.setenv("TARGET_INFLUXDB_LOGLEVEL", "DEBUG")
+    config = {
+        "url": secured_influxdb1.url,
+        "database": "secured",
+        "username": "writer",
+        "password": PASSWORD,
+        "token": TOKEN,
+        "bucket": "b",
+        "api_version": "v1",
+    }
+    result = run_cli(config, "consumption.singer")
+
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" in result.stderr
+    assert_no_secret(result)
+
+
+def test_a_field_type_conflict_names_measurement_field_and_both_types(
+    run_cli, v1_config, influxdb1
+):
+    database = v1_config["database"]
+    influxdb1.session.post(  # an integer in the same shard: field types are fixed per shard
+        f"{influxdb1.url}/write",
+        params={"db": database, "precision": "s"},
+        data="electricity_consumption consumption_kwh=1i 1761400000",
+        timeout=5,
+    ).raise_for_status()
+    result = run_cli(
+        {**v1_config, "measurements": {"consumption": "electricity_consumption"}},
+        "consumption.singer",
+    )
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert (
+        "Field type conflict in measurement 'electricity_consumption': field "
+        "'consumption_kwh' was sent as float but"
+    ) in message
+    assert "already stores it as integer" in message
+    assert "Stream 'consumption'" in message
+    assert result.stdout == ""
+
+
+def test_a_malformed_input_line_is_named_by_its_number(run_cli, v1_config, influxdb1):
+    lines = Path(__file__).parent.joinpath("data", "consumption.singer").read_text().splitlines()
+    lines.insert(2, '{"type": "RECORD", "stream": "consumption", "record": {')
+    result = run_cli(v1_config, "\n".join(lines) + "\n")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert "Input line 3: not a JSON Singer message" in message
+    assert result.stdout == ""
+
+
+def test_sdk_input_errors_are_one_paragraph_with_the_line_number(run_cli, v1_config):
+    messages = [
+        {
+            "type": "SCHEMA",
+            "stream": "a",
+            "schema": {"properties": {"id": {"type": "integer"}}},
+            "key_properties": ["id"],
+        },
+        {"type": "RECORD", "stream": "b", "record": {"id": 1}},
+    ]
+    result = run_cli(v1_config, messages)
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert (
+        "Input line 2: A record for stream 'b' was encountered before a corresponding schema"
+        in (message)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            401,
+            '{"code":"unauthorized","message":"unauthorized access"}',
+            "the `token` is missing or wrong, or it lacks write permission on bucket 'electricity'",
+        ),
+        (
+            404,
+            '{"code":"not found","message":"bucket \\"electricity\\" not found"}',
+            "influx bucket create --name electricity --org wattivahti",
+        ),
+        (404, "404 page not found", "Set `api_version: v1` with `database`"),
+        (
+            422,
+            '{"code":"unprocessable entity","message":"partial write: points beyond '
+            'retention policy dropped=2"}',
+            "partial write: points beyond retention policy",
+        ),
+        (413, '{"code":"request too large","message":"too large"}', "Lower `batch_size_rows`"),
+    ],
+)
+def test_v2_rejections_say_what_to_do(
+    run_cli, v2_config, empty_victoria_metrics, fault_proxy, status, body, expected
+):
+    proxy = fault_proxy(empty_victoria_metrics.url)
+    proxy.faults = [(status, {"Content-Type": "application/json"}, body)]
+    result = run_cli({**v2_config, "url": proxy.url, "token": TOKEN}, "consumption.singer")
+
+    assert result.returncode == 1
+    assert expected in one_paragraph(result.stderr)
+    assert result.stdout == ""  # not even the first STATE: nothing was acknowledged
+    assert_no_secret(result)
+
+
+def test_config_errors_exit_non_zero_without_traceback(run_cli):
+    result = run_cli({"url": "http://127.0.0.1:9", "api_version": "v3"}, "consumption.singer")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "'v3' is not one of" in result.stderr
+    assert json.dumps({}) not in result.stdout
+    assert os.linesep not in result.stdout
