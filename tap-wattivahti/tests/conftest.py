@@ -34,6 +34,13 @@ class Run:
     returncode: int = 0
     stdout: str = ""
 
+    def error_paragraph(self) -> str:
+        """The one error paragraph of a failed run, after checking it failed without traceback."""
+        assert self.returncode == 1, self.stderr
+        assert "Traceback" not in self.stderr
+        [paragraph] = [line for line in self.stderr.splitlines() if "error:" in line]
+        return paragraph
+
     def records(self, stream: str = "consumption") -> list[dict[str, Any]]:
         return [
             m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream

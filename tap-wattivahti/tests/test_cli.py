@@ -13,14 +13,6 @@ from tests.simulator import Fault
 DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
 
 
-def error_paragraph(run) -> str:
-    """The one error paragraph of a failed run (and no traceback)."""
-    assert run.returncode == 1
-    assert "Traceback" not in run.stderr
-    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
-    return paragraph
-
-
 def test_about_lists_every_setting_and_the_capabilities(run_cli):
     run = run_cli({}, "--about", "--format", "json")
     assert run.returncode == 0
@@ -94,19 +86,18 @@ def test_bad_metering_point_lists_are_named_in_the_error(value, complaint):
 
 
 def test_unset_metering_point_variable_gives_one_paragraph_naming_the_setting(tap_config, run_cli):
-    run = run_cli(tap_config(metering_points=[""], **DAY))
-    paragraph = error_paragraph(run)
+    paragraph = run_cli(tap_config(metering_points=[""], **DAY)).error_paragraph()
     assert "metering_points setting is empty" in paragraph
     assert "WATTIVAHTI_METERING_POINT environment variable" in paragraph
 
 
 def test_unknown_time_zone_is_a_clear_error(tap_config, run_cli):
-    paragraph = error_paragraph(run_cli(tap_config(timezone="Europe/Helsingfors", **DAY)))
+    paragraph = run_cli(tap_config(timezone="Europe/Helsingfors", **DAY)).error_paragraph()
     assert "The timezone setting 'Europe/Helsingfors' is not a known time zone" in paragraph
 
 
 def test_bad_start_date_is_a_clear_error(tap_config, run_cli):
-    paragraph = error_paragraph(run_cli(tap_config(start_date="last tuesday")))
+    paragraph = run_cli(tap_config(start_date="last tuesday")).error_paragraph()
     assert "The start_date setting 'last tuesday' is not an ISO 8601 date" in paragraph
 
 

@@ -67,10 +67,7 @@ def test_answer_without_getconsumptionsresult_is_a_clear_error(tap_config, run_t
 
 
 def test_unknown_metering_point_stops_naming_it_and_the_http_answer(tap_config, run_cli):
-    run = run_cli(tap_config(metering_points=["9999999"], **DAY))
-    assert run.returncode == 1
-    assert "Traceback" not in run.stderr
-    [paragraph] = [line for line in run.stderr.splitlines() if "error:" in line]
+    paragraph = run_cli(tap_config(metering_points=["9999999"], **DAY)).error_paragraph()
     assert paragraph.startswith("tap-wattivahti: error: The WattiVahti API refused metering point")
     assert "metering point 9999999 (consumption, PT15MIN" in paragraph
     assert "HTTP 404 Not Found: Metering point 9999999 was not found for this customer" in paragraph

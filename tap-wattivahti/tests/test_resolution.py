@@ -26,13 +26,20 @@ def steps(sim):
             if r.kind == "meterdata"]  # fmt: skip
 
 
+def backfill(tap_config, run_tap, point, first_day, stop_day, **settings):
+    """Sync ``[first_day, stop_day)`` of ``point``: the run, the expected points, the requests."""
+    with Simulator([point]) as sim:
+        run = run_tap(tap_config(sim, start_date=first_day.isoformat(),
+                                 end_date=stop_day.isoformat(), **settings))  # fmt: skip
+        start, stop = local_midnight_utc(first_day), local_midnight_utc(stop_day)
+        return run, sim.expected_points(point.code, start, stop), steps(sim), sim
+
+
 def test_window_straddling_the_switch_gives_hourly_then_15_minute_values(tap_config, run_tap):
     point = MeteringPoint("7654321", switch_date=date(2024, 5, 15))
-    with Simulator([point]) as sim:
-        run = run_tap(tap_config(sim, start_date="2024-05-01", end_date="2024-06-01"))
-        start, stop = local_midnight_utc(date(2024, 5, 1)), local_midnight_utc(date(2024, 6, 1))
-        expected = sim.expected_points("7654321", start, stop)
-        requested = steps(sim)
+    run, expected, requested, _ = backfill(
+        tap_config, run_tap, point, date(2024, 5, 1), date(2024, 6, 1)
+    )
     stored = points(run.records())
     assert stored == expected
     switch = local_midnight_utc(date(2024, 5, 15))
@@ -70,12 +77,10 @@ def test_three_year_backfill_costs_one_request_per_window_plus_logarithmic_probe
     tap_config, run_tap
 ):
     point = MeteringPoint("7654321", switch_date=date(2023, 1, 1))
-    with Simulator([point]) as sim:
-        run = run_tap(tap_config(sim, start_date="2021-01-01", end_date="2024-01-01"))
-        start, stop = local_midnight_utc(date(2021, 1, 1)), local_midnight_utc(date(2024, 1, 1))
-        expected = sim.expected_points("7654321", start, stop)
-        requested = steps(sim)
-        token_requests = len(sim.requests("token"))
+    run, expected, requested, sim = backfill(
+        tap_config, run_tap, point, date(2021, 1, 1), date(2024, 1, 1)
+    )
+    token_requests = len(sim.requests("token"))
     windows = 36
     probes = math.ceil(math.log2(windows))
     assert windows < len(requested) <= windows + 1 + probes
