@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +82,40 @@ def test_login_without_a_password_or_terminal_says_which_variable_to_set(simulat
     assert done.returncode == 1
     assert "set WATTIVAHTI_PASSWORD" in done.stderr
     assert simulator.requests() == []
+
+
+def test_login_asks_on_a_terminal_without_echoing_the_password(simulator, tmp_path):
+    token_file = tmp_path / "refresh_token.txt"
+    controller, terminal = pty.openpty()
+    login_process = subprocess.Popen(
+        [str(LOGIN), "--token-url", simulator.token_url, "--token-file", str(token_file)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={"PATH": str(LOGIN.parent)},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    screen = bytearray()
+
+    def read_until(text: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while text not in screen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.1)[0]:
+                try:
+                    screen.extend(os.read(controller, 1024))
+                except OSError:  # the terminal closed: the process ended
+                    return
+
+    read_until(b"Username: ")
+    os.write(controller, simulator.username.encode() + b"\n")
+    read_until(b"Password: ")
+    os.write(controller, simulator.password.encode() + b"\n")
+    read_until(b"tap-wattivahti reads it from there.")
+    assert login_process.wait(timeout=30) == 0, bytes(screen)
+    os.close(controller)
+    assert simulator.password.encode() not in screen
+    assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
 
 
 def test_login_takes_the_token_file_and_endpoint_from_the_tap_config(
