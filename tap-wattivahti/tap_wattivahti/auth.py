@@ -11,8 +11,9 @@ the old one. So:
 * a refresh POST that the server may have consumed is never retried blindly: only failures that
   prove the server did not take it (no connection made, HTTP 429 or 503) are retried.
 
-Concurrent runs sharing one token file take an advisory lock around read-refresh-write, so an
-overlapping run reads the token the other one just stored instead of a retired one.
+Concurrent runs sharing one token file take an advisory lock (on its folder) around
+read-refresh-write, so an overlapping run reads the token the other one just stored instead of a
+retired one.
 """
 
 from __future__ import annotations
@@ -109,16 +110,18 @@ class TokenStore:
 
     @contextlib.contextmanager
     def locked(self) -> Generator[None]:
-        """Hold an advisory lock shared by every process that uses this token file."""
+        """Hold an advisory lock shared by every process that uses this token file.
+
+        The lock is taken on the token file's folder (which exists once there is a token), so
+        no lock file is left beside the token.
+        """
         if sys.platform == "win32":
             yield
             return
-        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            handle = os.open(self.path.parent, os.O_RDONLY)
         except OSError as exc:
-            msg = f"Cannot create the lock file {lock_path}: {exc.strerror}."
+            msg = f"Cannot open the folder {self.path.parent} to lock it: {exc.strerror}."
             raise TokenError(msg) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)

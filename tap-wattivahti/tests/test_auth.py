@@ -47,7 +47,7 @@ def test_refresh_token_setting_seeds_a_missing_or_empty_file_private_to_the_user
     stored = token_file.read_text().strip()
     assert simulator.valid_refresh_tokens() == [stored]
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    assert [p.name for p in token_file.parent.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in token_file.parent.iterdir()] == [token_file.name]  # nothing else
 
 
 def test_rotated_token_is_on_disk_before_the_access_token_is_used(
