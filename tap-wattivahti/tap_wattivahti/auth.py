@@ -32,6 +32,7 @@ from typing import Any
 import requests
 import urllib3.exceptions
 from requests.auth import AuthBase
+from typing_extensions import override
 
 from tap_wattivahti.errors import TokenError
 
@@ -336,6 +337,7 @@ class WattiVahtiAuthenticator(AuthBase):
         self._access_token: str | None = None
         self._expires_at = 0.0
 
+    @override
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Authenticate one request."""
         r.headers["Authorization"] = f"Bearer {self.access_token()}"
