@@ -43,6 +43,7 @@ PRECISIONS = ("s", "ms", "us", "ns")
 _MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64 = (-(2**63), 2**63 - 1)
+_SERIES_CACHE_SIZE = 10_000
 SDC_PREFIX = "_sdc_"
 
 # What line protocol cannot carry in a measurement, tag key, tag value or field key, checked
@@ -238,6 +239,7 @@ class StreamPlan:
     stream: str
     measurement: str
     tags: tuple[str, ...]
+    tag_kinds: tuple[Kind, ...]
     time_property: str | None
     time_reason: str
     fields: tuple[FieldSpec, ...]
@@ -296,8 +298,9 @@ def plan_stream(
         fields.append(
             FieldSpec(prop, kind_of(prop_schema if isinstance(prop_schema, Mapping) else {}))
         )
+    tag_kinds = tuple(kind_of(properties.get(tag) or {}) for tag in tags)
     return StreamPlan(
-        stream, measurement, tags, time_property, reason, tuple(fields), write_metadata
+        stream, measurement, tags, tag_kinds, time_property, reason, tuple(fields), write_metadata
     )
 
 
@@ -341,13 +344,32 @@ class LineBuilder:
         self._known = frozenset([*plan.tags, *(spec.prop for spec in plan.fields)])
         if plan.time_property is not None:
             self._known |= {plan.time_property}
-        self._checked_extra: set[str] = set()
+        self.extra_properties: set[str] = set()  # seen in records, not in the schema
+        # Tag values repeat (a metering point, a host): their escaped series text is cached when
+        # every tag is a string property (equal tuples of strings always mean equal text, where
+        # 1 == 1.0 == True would not).
+        self._series_cache: dict[tuple[Any, ...], str] = {}
+        self._cache_series = all(kind is Kind.STRING for kind in plan.tag_kinds)
 
     def series(self, record: Mapping[str, Any]) -> str:
         """Measurement and tags of the record's point, escaped (empty tag values left out)."""
+        values = tuple(record.get(tag) for tag, _ in self._tags)
+        if not self._cache_series:
+            return self._series(values)
+        try:
+            return self._series_cache[values]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value, where the schema said string
+            return self._series(values)
+        if len(self._series_cache) >= _SERIES_CACHE_SIZE:
+            self._series_cache.clear()
+        series = self._series_cache[values] = self._series(values)
+        return series
+
+    def _series(self, values: tuple[Any, ...]) -> str:
         parts = [self._measurement]
-        for tag, key in self._tags:
-            value = record.get(tag)
+        for (tag, key), value in zip(self._tags, values, strict=True):
             if value is None:
                 continue
             text = tag_text(value)
@@ -387,9 +409,9 @@ class LineBuilder:
             value = record[prop]
             if value is None or (prop.startswith(SDC_PREFIX) and not self.plan.write_metadata):
                 continue
-            if prop not in self._checked_extra:
+            if prop not in self.extra_properties:
                 check_name("field key", prop, self.plan.stream)
-                self._checked_extra.add(prop)
+                self.extra_properties.add(prop)
             parts.append(f"{_escape_key(prop)}={_untyped_value(value)}")
         return ",".join(parts)
 

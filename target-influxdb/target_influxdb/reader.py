@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from singer_sdk.io_base import SingerMessageType, SingerReader
-from singer_sdk.singerlib.json import deserialize_json
 
 from target_influxdb.errors import InputLineError, StreamError
 
@@ -76,9 +75,14 @@ class LineCountingReader(SingerReader):
 
     @override
     def deserialize_json(self, line: str) -> dict[str, Any]:
-        """Parse one line, or raise an error naming the line (no traceback in the log)."""
+        """Parse one line, or raise an error naming the line (no traceback in the log).
+
+        JSON numbers with a fraction become ``float``, not ``Decimal`` as in the SDK's reader:
+        InfluxDB stores float64 either way, and ``float(text)`` is the same correctly rounded
+        value as ``float(Decimal(text))``, at a fraction of the cost.
+        """
         try:
-            message = deserialize_json(line)
+            message = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputLineError(
                 f"not a JSON Singer message ({exc.msg} at column {exc.colno}): {_snippet(line)}",

@@ -135,6 +135,18 @@ class TargetInfluxDB(Target):
             description="Records per write; STATE follows only acknowledged writes.",
         ),
         th.Property(
+            "validate_records",
+            th.BooleanType,
+            default=False,
+            title="Validate records",
+            description=(
+                "Validate every record against the stream's full JSON schema (required, enum, "
+                "patterns, ...). Off by default: it costs more than half of the run time, and "
+                "the target checks every value it writes against its property's type anyway "
+                "(a value that does not fit stops the run, naming stream, property and value)."
+            ),
+        ),
+        th.Property(
             "timeout",
             th.NumberType,
             default=30,

@@ -1,0 +1,230 @@
+"""Load N consumption-like records into a real InfluxDB 1.x and print the throughput.
+
+    uv run python target-influxdb/benchmarks/load.py            # N = 100k and 1M
+    uv run python target-influxdb/benchmarks/load.py 20000      # other sizes
+
+For each N, on one server started here (tests/servers.py), each into a fresh database:
+
+- target: ``python -m target_influxdb`` as a child process reading a prepared Singer file on
+  stdin, as Meltano runs it (start-up included); its peak RSS comes from ``wait4``.
+- plain baseline: the same Singer lines parsed with ``json``, each record a ``Point`` of
+  influxdb-client, serialized with ``to_line_protocol()`` and POSTed to ``/write`` in batches of
+  the same size. (influxdb-client's write API speaks ``/api/v2/write``, which InfluxDB 1.6 does
+  not have, so the baseline POSTs the client's serialization itself, as the target's v1 path does.)
+- raw baseline: pre-serialized line protocol POSTed in the same batches (only the POSTs timed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+from influxdb_client import Point, WritePrecision
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.servers import InfluxDB1, influxdb1_binary  # noqa: E402
+
+BATCH = 5000
+METERING_POINTS = [f"64{n:016d}" for n in range(10)]
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+MEASUREMENT = "electricity_consumption"
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "consumption",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "metering_point": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "resolution": {"type": "string", "enum": ["PT15MIN", "PT1H"]},
+            "consumption_kwh": {"type": "number"},
+            "consumption_wh": {"type": "number"},
+        },
+        "required": ["metering_point", "timestamp", "resolution", "consumption_kwh"],
+    },
+    "key_properties": ["metering_point", "timestamp"],
+    "bookmark_properties": ["timestamp"],
+}
+
+
+def write_singer_file(path: Path, count: int) -> None:
+    """SCHEMA, then ``count`` RECORD messages as an SDK tap writes them, a STATE every 10k."""
+    extracted = datetime.now(timezone.utc).isoformat()
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(SCHEMA) + "\n")
+        for n in range(count):
+            point = METERING_POINTS[n % len(METERING_POINTS)]
+            moment = START + timedelta(minutes=15 * (n // len(METERING_POINTS)))
+            kwh = round((n % 997) * 0.001, 3)
+            record = {
+                "metering_point": point,
+                "timestamp": moment.isoformat(),
+                "resolution": "PT15MIN",
+                "consumption_kwh": kwh,
+                "consumption_wh": round(kwh * 1000, 1),
+            }
+            message = {
+                "type": "RECORD",
+                "stream": "consumption",
+                "record": record,
+                "time_extracted": extracted,
+            }
+            out.write(json.dumps(message) + "\n")
+            if (n + 1) % 10_000 == 0:
+                state = {"bookmarks": {"consumption": {"records": n + 1}}}
+                out.write(json.dumps({"type": "STATE", "value": state}) + "\n")
+
+
+def run_target(server: InfluxDB1, database: str, singer: Path, workdir: Path) -> tuple[float, int]:
+    """Seconds and peak RSS (bytes) of the target loading ``singer``."""
+    config = workdir / "target.json"
+    config.write_text(
+        json.dumps(
+            {
+                "url": server.url,
+                "database": database,
+                "measurements": {"consumption": MEASUREMENT},
+                "batch_size_rows": BATCH,
+            }
+        )
+    )
+    with singer.open("rb") as stdin:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "target_influxdb", "--config", str(config)],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit(f"target failed:\n{stderr.decode()[-3000:]}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def post_batches(
+    session: requests.Session, server: InfluxDB1, database: str, batches: list[bytes]
+) -> None:
+    for body in batches:
+        response = session.post(
+            f"{server.url}/write", params={"db": database, "precision": "s"}, data=body, timeout=60
+        )
+        response.raise_for_status()
+
+
+def run_plain(server: InfluxDB1, database: str, singer: Path) -> float:
+    """Seconds for json + Point + to_line_protocol + POST, batch by batch."""
+    session = requests.Session()
+    started = time.perf_counter()
+    lines: list[str] = []
+    with singer.open(encoding="utf-8") as source:
+        for text in source:
+            message = json.loads(text)
+            if message["type"] != "RECORD":
+                continue
+            record = message["record"]
+            point = (
+                Point(MEASUREMENT)
+                .tag("metering_point", record["metering_point"])
+                .field("resolution", record["resolution"])
+                .field("consumption_kwh", float(record["consumption_kwh"]))
+                .field("consumption_wh", float(record["consumption_wh"]))
+                .time(datetime.fromisoformat(record["timestamp"]), WritePrecision.S)
+            )
+            lines.append(point.to_line_protocol())
+            if len(lines) == BATCH:
+                post_batches(session, server, database, ["\n".join(lines).encode()])
+                lines = []
+    if lines:
+        post_batches(session, server, database, ["\n".join(lines).encode()])
+    elapsed = time.perf_counter() - started
+    session.close()
+    return elapsed
+
+
+def run_raw(server: InfluxDB1, database: str, count: int) -> float:
+    """Seconds to POST pre-serialized line protocol."""
+    batches = []
+    lines = []
+    for n in range(count):
+        point = METERING_POINTS[n % len(METERING_POINTS)]
+        seconds = int((START + timedelta(minutes=15 * (n // len(METERING_POINTS)))).timestamp())
+        kwh = round((n % 997) * 0.001, 3)
+        lines.append(
+            f"{MEASUREMENT},metering_point={point} consumption_kwh={kwh},"
+            f'consumption_wh={round(kwh * 1000, 1)},resolution="PT15MIN" {seconds}'
+        )
+        if len(lines) == BATCH:
+            batches.append("\n".join(lines).encode())
+            lines = []
+    if lines:
+        batches.append("\n".join(lines).encode())
+    session = requests.Session()
+    started = time.perf_counter()
+    post_batches(session, server, database, batches)
+    elapsed = time.perf_counter() - started
+    session.close()
+    return elapsed
+
+
+def stored(server: InfluxDB1, database: str) -> int:
+    query = f'SELECT count("consumption_kwh") FROM "{MEASUREMENT}"'  # noqa: S608 - constant
+    series = server.query(query, database)
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def main() -> None:
+    sizes = [int(arg) for arg in sys.argv[1:]] or [100_000, 1_000_000]
+    with tempfile.TemporaryDirectory(prefix="target-influxdb-bench-") as tmp:
+        workdir = Path(tmp)
+        server = InfluxDB1(influxdb1_binary(), workdir)
+        server.start()
+        try:
+            peaks = {}
+            for count in sizes:
+                singer = workdir / f"consumption-{count}.singer"
+                write_singer_file(singer, count)
+                for name in ("target", "plain", "raw"):
+                    server.create_database(f"{name}_{count}")
+                target_s, peak = run_target(server, f"target_{count}", singer, workdir)
+                plain_s = run_plain(server, f"plain_{count}", singer)
+                raw_s = run_raw(server, f"raw_{count}", count)
+                for name in ("target", "plain", "raw"):
+                    assert stored(server, f"{name}_{count}") == count, name
+                peaks[count] = peak
+                target_rate, plain_rate, raw_rate = (count / s for s in (target_s, plain_s, raw_s))
+                print(f"N = {count:,} records, batches of {BATCH} ({server.version})")
+                print(f"  target:         {target_rate:>10,.0f} records/s  ({target_s:.1f} s)")
+                print(f"  plain baseline: {plain_rate:>10,.0f} records/s  ({plain_s:.1f} s)")
+                print(f"  raw baseline:   {raw_rate:>10,.0f} records/s  ({raw_s:.1f} s)")
+                print(f"  target / plain: {target_rate / plain_rate:.2f}")
+                print(f"  target / raw:   {target_rate / raw_rate:.2f}")
+                print(f"  target peak RSS: {peak / 2**20:.0f} MiB")
+                singer.unlink()
+            if len(peaks) > 1:
+                print(
+                    "peak RSS by N: "
+                    + ", ".join(
+                        f"{count:,}: {peak / 2**20:.0f} MiB" for count, peak in peaks.items()
+                    )
+                )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
