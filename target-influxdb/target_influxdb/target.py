@@ -147,6 +147,26 @@ class TargetInfluxDB(Target):
             ),
         ),
         th.Property(
+            "add_record_metadata",
+            th.BooleanType,
+            default=False,
+            title="Add record metadata",
+            description=(
+                "Write the SDK's `_sdc_*` metadata (extraction time, sequence, ...) and any "
+                "`_sdc_*` properties of the tap as fields. Off: they are left out."
+            ),
+        ),
+        th.Property(
+            "load_method",
+            th.StringType,
+            default="append-only",
+            title="Load method",
+            description=(
+                "Has no effect: InfluxDB keeps one point per measurement, tags and time, so "
+                "every write replaces the point it lands on (an upsert), which makes replays safe."
+            ),
+        ),
+        th.Property(
             "timeout",
             th.NumberType,
             default=30,
