@@ -245,10 +245,6 @@ class StreamPlan:
     fields: tuple[FieldSpec, ...]
     write_metadata: bool
 
-    def field_property(self, field: str) -> str | None:
-        """The property written as ``field`` (they are the same name), if there is one."""
-        return field if any(spec.prop == field for spec in self.fields) else None
-
 
 def plan_stream(
     stream: str,
@@ -445,6 +441,6 @@ class LineBuilder:
         return StreamError(
             f"Stream '{self.plan.stream}': property '{prop}' has the value {value!r} "
             f"({type(value).__name__}), which does not fit its schema type ({kind.value} field "
-            "in InfluxDB). Nothing of this batch was written. Fix the tap's output or its schema "
-            "(or map the property with a stream map)."
+            "in InfluxDB). The run stops before writing the current batch, so no STATE covers this "
+            "record. Fix the tap's output or its schema (or map the property with a stream map)."
         )

@@ -29,10 +29,10 @@ from requests.adapters import HTTPAdapter
 
 from target_influxdb.errors import WriteError
 
-if sys.version_info >= (3, 11):
-    from typing import Self
+if sys.version_info >= (3, 12):
+    from typing import Self, override
 else:
-    from typing_extensions import Self
+    from typing_extensions import Self, override
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -134,6 +134,7 @@ class _FreshWritesRetry(WritesRetry):
     ``max_retry_time`` no write would ever be retried.
     """
 
+    @override
     def increment(
         self,
         method: str | None = None,
