@@ -112,11 +112,11 @@ class MeltanoRunner:
             time.monotonic() - started,
         )
 
-    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [MELTANO, *args],
             cwd=self.project,
-            env=self.environment(**env),
+            env=self.environment(**(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

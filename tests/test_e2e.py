@@ -153,10 +153,12 @@ def test_state_clear_and_an_earlier_start_date_backfill(
     assert len(stored(influxdb1, influx_database)) == 2 * 96
     # An earlier start_date alone does not move an existing bookmark back ...
     assert_ok(meltano.run_pipeline(env=window(date(2025, 6, 1), date(2025, 6, 11))))
-    assert len(stored(influxdb1, influx_database)) == 2 * 96 + 8
+    points = stored(influxdb1, influx_database)
+    assert len(points) == 2 * 96
+    assert min(points) == local_midnight_utc(date(2025, 6, 9))
     # ... clearing the state does.
     assert_ok(meltano("state", "clear", "--force", STATE_ID))
-    assert meltano.state() is None
+    assert not meltano.state()
     assert_ok(meltano.run_pipeline(env=window(date(2025, 6, 1), date(2025, 6, 11))))
     start = local_midnight_utc(date(2025, 6, 1))
     assert stored(influxdb1, influx_database) == expected(
@@ -200,8 +202,8 @@ def test_bounded_backfill_with_a_state_id_suffix_leaves_the_hourly_state_alone(
 def test_influxdb_stopped_mid_run_keeps_state_and_the_next_run_fills_everything(
     meltano, simulator, tmp_path
 ):
-    influx = InfluxDB1(influxdb1_binary(), tmp_path / "influx")
     (tmp_path / "influx").mkdir()
+    influx = InfluxDB1(influxdb1_binary(), tmp_path / "influx")
     influx.start()
     try:
         influx.create_database("electricity")
@@ -209,6 +211,8 @@ def test_influxdb_stopped_mid_run_keeps_state_and_the_next_run_fills_everything(
             "INFLUXDB_URL": influx.url,
             "TARGET_INFLUXDB_DATABASE": "electricity",
             "TARGET_INFLUXDB_BATCH_SIZE_ROWS": "500",
+            "TARGET_INFLUXDB_MAX_RETRIES": "2",
+            "TARGET_INFLUXDB_RETRY_INTERVAL": "0",
             "TAP_WATTIVAHTI_WINDOW_DAYS": "3",
             **window(date(2025, 5, 1), date(2025, 6, 1)),
         }
@@ -304,3 +308,34 @@ def test_selected_production_lands_in_its_own_measurement(
     )
     assert abs(sum(p["production_kwh"] for p in production) - truth) < 0.001
     assert {p["metering_point"] for p in production} == {SEED_METERING_POINT}
+
+
+def test_login_command_through_meltano_then_a_first_run(
+    meltano, simulator, influxdb1, influx_database
+):
+    token_file = Path(meltano.env["REFRESH_TOKEN_FILE"])
+    token_file.unlink()
+    env = {"WATTIVAHTI_USERNAME": simulator.username, "WATTIVAHTI_PASSWORD": simulator.password}
+    login = meltano("invoke", "tap-wattivahti:login", env=env)
+    assert login.returncode == 0, login.output[-3000:]
+    assert str(token_file) in login.output
+    assert simulator.password not in login.output
+    token = token_file.read_text().strip()
+    assert simulator.refresh_token_status(token) == "valid"
+    assert token not in login.output
+    assert token_file.stat().st_mode & 0o777 == 0o600
+
+    simulator.available_until = local_midnight_utc(date(2025, 6, 2))
+    assert_ok(meltano.run_pipeline(env=window(date(2025, 6, 1), date(2025, 6, 2))))
+    assert len(stored(influxdb1, influx_database)) == 96
+    assert simulator.refresh_token_status(token) == "used"
+
+
+def test_wrong_password_through_meltano_fails_clearly(meltano, simulator):
+    token_file = Path(meltano.env["REFRESH_TOKEN_FILE"])
+    token_file.unlink()
+    env = {"WATTIVAHTI_USERNAME": simulator.username, "WATTIVAHTI_PASSWORD": "wrong"}
+    login = meltano("invoke", "tap-wattivahti:login", env=env)
+    assert login.returncode != 0
+    assert "wrong" not in login.output.replace("wrong password", "")
+    assert not token_file.exists()
