@@ -1,0 +1,52 @@
+"""The README's generated parts: the settings tables, from `<plugin> --about --format=markdown`.
+
+`uv run python -m tests.readme` rewrites them in place; a test fails when they are out of date.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+PLUGINS = ("tap-wattivahti", "target-influxdb")
+
+
+def settings_table(plugin: str) -> str:
+    """The `## Settings` table of the plugin's markdown --about, as the SDK prints it."""
+    executable = Path(sys.executable).with_name(plugin)
+    about = subprocess.run(
+        [executable, "--about", "--format", "markdown"], capture_output=True, text=True, check=True
+    ).stdout
+    table = about.split("## Settings", 1)[1].split("\n\n", 2)[1]
+    return table.strip()
+
+
+def _marker(plugin: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- settings:{plugin} begin -->\n)(.*?)(<!-- settings:{plugin} end -->)", re.DOTALL
+    )
+
+
+def generated(text: str) -> str:
+    """``text`` with every settings table replaced by the current one."""
+    for plugin in PLUGINS:
+        table = settings_table(plugin)
+        text, count = _marker(plugin).subn(lambda m, t=table: m[1] + t + "\n" + m[3], text)
+        if count != 1:
+            raise ValueError(f"README.md needs exactly one settings:{plugin} begin/end marker pair")
+    return text
+
+
+def main() -> None:
+    text = README.read_text(encoding="utf-8")
+    README.write_text(generated(text), encoding="utf-8")
+    print(f"Updated the settings tables in {README}")
+
+
+if __name__ == "__main__":
+    main()
