@@ -481,8 +481,8 @@ def _generated_wh(code: str, measurement_type: int, instant: datetime, local: da
         return int(peak * 400) + noise % 60
     if noise % 97 == 0:
         return 0
-    daily = (60, 50, 45, 45, 50, 70, 110, 160, 170, 150, 140, 140)[local.hour // 2]
-    return daily + noise % 130
+    daily = (90, 75, 70, 70, 75, 110, 170, 250, 265, 235, 220, 220)[local.hour // 2]
+    return daily + noise % 190
 
 
 def _seed_fall_day_wh(instant: datetime) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from tests.simulator import MeteringPoint, Simulator, local_midnight_utc
 
@@ -70,7 +71,12 @@ def test_hour_overlapping_the_first_15_minute_value_is_not_emitted(tap_config, r
     [overlap] = [r for r in caplog.records if r.getMessage().startswith("Sum check")]
     assert overlap.levelname == "INFO"  # explained by the rule, not a data problem
     assert overlap.getMessage().startswith("Sum check, metering point 7654321, consumption PT1H")
-    assert "1 value(s) (0.572 kWh) overlapping the first 15-minute value" in overlap.getMessage()
+    overlapping_hour = datetime(2024, 5, 15, 7, tzinfo=UTC)
+    wh = sum(
+        sim.quarter_wh("7654321", 1, overlapping_hour + timedelta(minutes=15 * i)) for i in range(4)
+    )
+    kwh = Decimal(wh) / 1000
+    assert f"1 value(s) ({kwh} kWh) overlapping the first 15-minute value" in overlap.getMessage()
 
 
 def test_three_year_backfill_costs_one_request_per_window_plus_logarithmic_probes(
