@@ -359,11 +359,11 @@ def explain_rejection(
             "after the last STATE message was confirmed, so the next run repeats it."
         )
     partial = (
-        " Some points of the batch may have been stored;" if "partial write" in message else ""
+        " Some points of the batch may have been stored." if "partial write" in message else ""
     )
     return WriteError(
         f"{where} rejected a batch for {destination.describe()} with HTTP {status}: "
-        f"{message}.{partial} the run stops without STATE for it, so the next run repeats it."
+        f"{message}.{partial} The run stops without STATE for it, so the next run repeats it."
     )
 
 
