@@ -339,3 +339,36 @@ def test_wrong_password_through_meltano_fails_clearly(meltano, simulator):
     assert login.returncode != 0
     assert "wrong" not in login.output.replace("wrong password", "")
     assert not token_file.exists()
+
+
+def test_no_secret_reaches_the_output_even_at_debug_level(meltano, simulator):
+    simulator.available_until = local_midnight_utc(date(2025, 6, 2))
+    simulator.inject(Fault("503"), Fault("429", retry_after=0))
+    password = "influx-pw-Zq81x"
+    env = {
+        **window(date(2025, 6, 1), date(2025, 6, 2)),
+        "TAP_WATTIVAHTI_LOGLEVEL": "debug",
+        "TAP_WATTIVAHTI_RETRY_WAIT_SECONDS": "0",
+        "TARGET_INFLUXDB_LOGLEVEL": "debug",
+        "TARGET_INFLUXDB_USERNAME": "writer",
+        "TARGET_INFLUXDB_PASSWORD": password,
+    }
+    result = meltano("--log-level=debug", "run", "tap-wattivahti", "target-influxdb", env=env)
+    assert_ok(result)
+    assert "retry" in result.output  # the faults were really hit and logged
+    secrets = [password, *simulator._refresh_tokens, *simulator._access_tokens]
+    assert len(secrets) >= 4
+    leaked = [secret for secret in secrets if secret in result.output]
+    assert leaked == []
+    assert "Bearer" not in result.output
+
+
+def test_a_missing_token_file_fails_the_run_with_the_login_hint(meltano, simulator):
+    token_file = Path(meltano.env["REFRESH_TOKEN_FILE"])
+    token_file.unlink()
+    result = meltano.run_pipeline(env=window(date(2025, 6, 1), date(2025, 6, 2)))
+    assert result.returncode == 1
+    assert f"the token file {token_file} does not exist" in result.output
+    assert "wattivahti-login" in result.output
+    assert "Traceback" not in result.output
+    assert not meltano.state()
