@@ -13,10 +13,13 @@ and a local InfluxDB 1.x, for October 2025 (its last Sunday is the 25-hour DST d
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 from tests.meltano_project import MeltanoRunner, install, make_project
 from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
@@ -50,15 +53,41 @@ def demo_runner(sim: Simulator, influx: InfluxDB1, workdir: Path) -> MeltanoRunn
 
 
 def run_pipeline(meltano: MeltanoRunner, sim: Simulator, title: str) -> None:
+    """`meltano run tap-wattivahti target-influxdb`, with its wall time and peak memory."""
     sim.clear_log()
-    result = meltano.run_pipeline()
-    if result.returncode != 0:
-        print(result.output[-4000:])
-        raise SystemExit(f"{title}: meltano run failed with exit code {result.returncode}")
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        process = meltano.popen("run", "tap-wattivahti", "target-influxdb", output=log)
+        peak_total, peak_single = _peak_memory(process)
+        seconds = time.monotonic() - started
+        log.seek(0)
+        output = log.read()
+    if process.returncode != 0:
+        print(output[-4000:])
+        raise SystemExit(f"{title}: meltano run failed with exit code {process.returncode}")
     windows = [(r.params["start"], r.params["stop"]) for r in sim.requests("meterdata")]
-    print(f"{title}: meltano run took {result.seconds:.1f} s, {len(windows)} API request(s):")
+    print(
+        f"{title}: meltano run took {seconds:.1f} s, peak memory {peak_total:.0f} MiB "
+        f"(meltano, tap and target together; largest process {peak_single:.0f} MiB), "
+        f"{len(windows)} API request(s):"
+    )
     for start, stop in windows:
         print(f"    {start} → {stop}")
+
+
+def _peak_memory(process: subprocess.Popen[str]) -> tuple[float, float]:
+    """Wait for ``process``, sampling the resident memory of it and its children (MiB)."""
+    root = psutil.Process(process.pid)
+    peak_total = peak_single = 0.0
+    while process.poll() is None:
+        try:
+            sizes = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
+        except psutil.Error:
+            sizes = []
+        peak_total = max(peak_total, sum(sizes) / 2**20)
+        peak_single = max([peak_single, *(size / 2**20 for size in sizes)])
+        time.sleep(0.05)
+    return peak_total, peak_single
 
 
 def print_days(influx: InfluxDB1, sim: Simulator) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.servers import REPO_ROOT
 
@@ -112,13 +112,16 @@ class MeltanoRunner:
             time.monotonic() - started,
         )
 
-    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def popen(
+        self, *args: str, env: dict[str, str] | None = None, output: IO[str] | None = None
+    ) -> subprocess.Popen[str]:
+        """Start meltano; its output goes to pipes, or to ``output`` (a file) when given."""
         return subprocess.Popen(
             [MELTANO, *args],
             cwd=self.project,
             env=self.environment(**(env or {})),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=output or subprocess.PIPE,
+            stderr=subprocess.STDOUT if output else subprocess.PIPE,
             text=True,
         )
 
