@@ -257,25 +257,31 @@ class _Held:
         )
 
 
-class MeterDataStream(WattiVahtiStream):
+class _Settled(Stream):
+    """A stream whose records come in order per partition, so the bookmark advances as they
+    flow (an interrupted run resumes), except that a changed day of the settlement window is
+    emitted again, before the bookmark (the SDK would call that unsorted)."""
+
+    @property
+    @override
+    def is_sorted(self) -> bool:
+        """True: in order per partition."""
+        return True
+
+    @property
+    @override
+    def check_sorted(self) -> bool:
+        """False: a changed day comes again, before the bookmark."""
+        return False
+
+
+class MeterDataStream(_Settled, WattiVahtiStream):
     """A stream of one ``measurementType``: one record per period and metering point."""
 
     primary_keys = ("metering_point", "timestamp")
     replication_key = "timestamp"
     #: Prefix of the quantity fields: ``consumption`` → ``consumption_kwh``, ``consumption_wh``.
     quantity_name: t.ClassVar[str]
-
-    @property
-    @override
-    def is_sorted(self) -> bool:
-        """Records come in UTC order per partition: the bookmark advances as they flow."""
-        return True
-
-    @property
-    @override
-    def check_sorted(self) -> bool:
-        """Off: a changed day of the settlement window is emitted again, before the bookmark."""
-        return False
 
     @property
     @override
@@ -677,7 +683,7 @@ class _Batch:
     keep_from: date | None
 
 
-class DailyTotalsStream(Stream):
+class DailyTotalsStream(_Settled):
     """One record per metering point, kind and ended local day a run fetched whole.
 
     Emitted when new or changed; built from what the selected meter streams fetched in the same
@@ -698,18 +704,6 @@ class DailyTotalsStream(Stream):
     def tap(self) -> TapWattiVahti:
         """The tap this stream belongs to (typed)."""
         return t.cast("TapWattiVahti", self._tap)
-
-    @property
-    @override
-    def is_sorted(self) -> bool:
-        """Days come in order per partition."""
-        return True
-
-    @property
-    @override
-    def check_sorted(self) -> bool:
-        """Off: a changed day of the settlement window comes again, before the newest."""
-        return False
 
     @property
     @override
@@ -735,7 +729,8 @@ class DailyTotalsStream(Stream):
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         """The partition's new or changed days, in order."""
-        assert context is not None
+        if context is None:  # no partition: no meter stream is selected
+            return
         code, kind = str(context["metering_point"]), str(context["kind"])
         batch = self._batches.get((code, kind))
         if batch is None:

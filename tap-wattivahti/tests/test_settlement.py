@@ -376,3 +376,16 @@ def test_unplaceable_values_make_one_warning_per_answer_not_one_per_value(
     )
     assert placed.endswith("is not an ISO 8601 time; and 195 more.")
     assert placed.count("is not an ISO 8601 time") == 5
+
+
+def test_daily_totals_without_a_selected_meter_stream_emits_nothing(tap_config, run_tap):
+    from tap_wattivahti.tap import TapWattiVahti
+
+    config = tap_config(start_date="2025-06-10", end_date="2025-06-11")
+    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "daily_totals"
+    run = run_tap(config, catalog=catalog)
+    assert [m for m in run.messages if m["type"] == "RECORD"] == []
