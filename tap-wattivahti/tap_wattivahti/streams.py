@@ -12,8 +12,11 @@ a re-read.
 its midnight is compared with the mark kept for it: unchanged, only the values after the bookmark
 are emitted; changed (a fill, a correction), the whole day is emitted again. ``null`` and absent
 periods are never emitted and never stop the values after them: the bookmark is the newest value.
-A re-read that re-emits an older day and nothing newer repeats the newest value last, so the
-bookmark (the last record's ``timestamp``) never ends up behind it.
+The SDK's bookmark is the last record's ``timestamp``: while a changed older day is re-emitted it
+is briefly behind, so a run stopped right then (and a STATE sent then) only makes the next run
+fetch more, never less; a re-read that re-emits an older day and nothing newer repeats the newest
+value last, so a finished run leaves the bookmark at the newest value. A day's mark is written
+after its records, so a stopped run never claims a day it did not emit.
 
 **Missing periods.** Each local day has a grid (:func:`tap_wattivahti.timeutil.day_grid`); a grid
 period with no value is missing. Once per run and partition, one WARNING names the missing spans
