@@ -626,16 +626,15 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not self.trickle_seconds:
-                self.wfile.write(body)
-                return
-            self.wfile.flush()
             try:
+                self.end_headers()
+                if not self.trickle_seconds:
+                    self.wfile.write(body)
+                    return
                 for byte in body:
                     time.sleep(self.trickle_seconds)
                     self.wfile.write(bytes([byte]))
-            except OSError:  # the client gave up and closed the connection
+            except OSError:  # the client gave up (timed out, stopped) and closed the connection
                 self.close_connection = True
 
         # ------------------------------------------------------------- endpoints
