@@ -89,7 +89,7 @@ class DeadlineAdapter(HTTPAdapter):
         proxies: dict[str, str] | None = None,
     ) -> requests.Response:
         """Send ``request``; with a number ``timeout`` and no streaming, within that deadline."""
-        if stream or isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        if stream or not isinstance(timeout, (int, float)):
             return super().send(request, stream, timeout, verify, cert, proxies)
         deadline = time.monotonic() + timeout
         # Connecting and waiting for the headers share the deadline. requests' send documents a
