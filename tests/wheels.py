@@ -57,14 +57,13 @@ def _run(*args: str, cwd: Path) -> None:
 
 
 def build_all(out_dir: Path) -> dict[str, Built]:
-    """Build the wheel and sdist of each plugin into ``out_dir`` (the wheel from the sdist, as
-    `uv build` does by default, so a file missing from the sdist breaks the wheel too)."""
+    """`uv build --all-packages` (the README's command): each plugin's wheel and sdist in
+    ``out_dir``. The wheel is built from the sdist, so a file missing there breaks the wheel."""
+    _run("build", "--all-packages", "--out-dir", str(out_dir), "--quiet", cwd=REPO_ROOT)
     built = {}
     for folder in PLUGIN_FOLDERS:
-        target = out_dir / folder
-        _run("build", "--package", folder, "--out-dir", str(target), "--quiet", cwd=REPO_ROOT)
-        [wheel] = target.glob("*.whl")
-        [sdist] = target.glob("*.tar.gz")
+        [wheel] = out_dir.glob(f"{folder.replace('-', '_')}-*.whl")
+        [sdist] = out_dir.glob(f"{folder.replace('-', '_')}-*.tar.gz")
         built[folder] = Built(folder, wheel, sdist)
     return built
 
