@@ -89,4 +89,5 @@ def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simula
             local_midnight_utc(first + timedelta(days=1)),
         )
         assert float(row["kwh"]) == pytest.approx(truth_kwh, abs=0.0005), local_day
+    assert len(excerpts) == 2, "README: show the first lines of output/daily_totals.csv too"
     assert excerpts[1] == totals.read_text(encoding="utf-8").splitlines()[: len(excerpts[1])]
