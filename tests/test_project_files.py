@@ -8,7 +8,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import yaml
 from tap_wattivahti.auth import TokenStore
 
+from tests.hub import about
 from tests.readme import README
 from tests.servers import REPO_ROOT, docker_compose_command
 
@@ -42,14 +42,6 @@ def meltano_yml() -> dict[str, Any]:
 def plugin_definition(name: str) -> dict[str, Any]:
     plugins = meltano_yml()["plugins"][PLUGINS[name]]
     return next(p for p in plugins if p["name"] == name)
-
-
-def about(name: str) -> dict[str, Any]:
-    executable = Path(sys.executable).with_name(name)
-    result = subprocess.run(
-        [executable, "--about", "--format", "json"], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout)
 
 
 def schema_type(schema: dict[str, Any]) -> set[str]:
