@@ -21,6 +21,7 @@ from tests.servers import (
     victoria_metrics_binary,
 )
 from tests.simulator import SEED_METERING_POINT, Simulator
+from tests.wheels import BuildError, Built, build_all
 
 _started: dict[str, str] = {}
 _database_numbers = itertools.count(1)
@@ -82,6 +83,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("real servers used")
         for name, description in sorted(_started.items()):
             terminalreporter.write_line(f"{name}: {description}")
+
+
+@pytest.fixture(scope="session")
+def built_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    """Both plugins' wheel and sdist, built once per session with `uv build`."""
+    try:
+        return build_all(tmp_path_factory.mktemp("dist"))
+    except BuildError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

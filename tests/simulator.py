@@ -95,7 +95,8 @@ class Fault:
 
     ``kind`` is one of ``429`` (with ``retry_after`` seconds when set), ``500``, ``502``, ``503``,
     ``drop`` (close the connection without an answer), ``malformed`` (a 200 with broken JSON),
-    ``delay`` (sleep ``seconds`` before answering normally), or any other HTTP status as a string
+    ``delay`` (sleep ``seconds`` before answering normally), ``trickle`` (answer normally, but
+    send the body one byte every ``seconds``), or any other HTTP status as a string
     (answered with ``body`` when set, e.g. ``Fault("200", body='{"unexpected": {}}')``).
     ``target`` is ``meterdata``, ``token`` or ``any``.
     """
@@ -562,6 +563,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "WattiVahtiSimulator/1.0"
+        trickle_seconds = 0.0  # per byte of the body of the answer being sent; 0: all at once
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """Quiet: the request log is the record."""
@@ -584,6 +586,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                     params["_json"] = form
             kind, handler = self._route(method, url.path)
             fault = sim._take_fault(kind) if kind != "control" else None
+            self.trickle_seconds = fault.seconds if fault and fault.kind == "trickle" else 0.0
             logged = {k: v for k, v in params.items() if k != "_json"}
             try:
                 if fault is not None:
@@ -618,6 +621,8 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if fault.kind == "delay":
                 time.sleep(fault.seconds)
                 return
+            if fault.kind == "trickle":
+                return  # _send trickles the body
             if fault.kind == "malformed":
                 raise _Answer(200, b'{"getconsumptionsresult": {"consumptiondata": [', _JSON)
             headers = {}
@@ -638,8 +643,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.end_headers()
+                if not self.trickle_seconds:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    time.sleep(self.trickle_seconds)
+                    self.wfile.write(bytes([byte]))
+            except OSError:  # the client gave up (timed out, stopped) and closed the connection
+                self.close_connection = True
 
         # ------------------------------------------------------------- endpoints
         def _not_found(self, params: dict[str, str]) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import stat
 import subprocess
-import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tap_wattivahti.auth import TokenStore
 
+from tests.hub import about
+from tests.readme import README
 from tests.servers import REPO_ROOT, docker_compose_command
 
 PLUGINS = {"tap-wattivahti": "extractors", "target-influxdb": "loaders"}
@@ -36,14 +42,6 @@ def meltano_yml() -> dict[str, Any]:
 def plugin_definition(name: str) -> dict[str, Any]:
     plugins = meltano_yml()["plugins"][PLUGINS[name]]
     return next(p for p in plugins if p["name"] == name)
-
-
-def about(name: str) -> dict[str, Any]:
-    executable = Path(sys.executable).with_name(name)
-    result = subprocess.run(
-        [executable, "--about", "--format", "json"], capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout)
 
 
 def schema_type(schema: dict[str, Any]) -> set[str]:
@@ -122,21 +120,93 @@ def test_env_example_keeps_the_earlier_scripts_variables_and_defaults():
     assert {k: str(v) for k, v in defaults.items()} == {k: variables[k] for k in defaults}
 
 
-def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+SECRETS = ("INFLUXDB_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+
+
+def _compose(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose` on ``project``'s copy of the compose file, reading its `.env`."""
     command, extra_env = docker_compose_command()
     return subprocess.run(
-        [*command, "--project-directory", str(REPO_ROOT), "-f", "docker-compose.yml", *args],
-        cwd=REPO_ROOT,
-        env={"PATH": "/usr/bin:/bin", **extra_env, **env},
+        [*command, "--project-directory", str(project), "-f", "docker-compose.yml", *args],
+        cwd=project,
+        env={"PATH": "/usr/bin:/bin", **extra_env},
         capture_output=True,
         text=True,
         check=False,
     )
 
 
-def test_docker_compose_file_is_valid_and_initialises_influxdb_as_before(tmp_path):
-    env = {k: v for k, v in env_example_variables().items() if v}
-    result = _compose("--profile", "grafana", "config", env=env)
+def _readme_configure_step() -> str:
+    """The shell commands of the README's setup step that makes `.env`."""
+    blocks = re.findall(r"```bash\n(.*?)\n\s*```", README.read_text(encoding="utf-8"), re.DOTALL)
+    [step] = [block for block in blocks if "cp .env.example .env" in block]
+    return textwrap.dedent(step)
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Path:
+    """A copy of the compose project after the README's configure step ($EDITOR does nothing)."""
+    for name in (".env.example", "docker-compose.yml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    result = subprocess.run(
+        ["bash", "-e", "-c", _readme_configure_step()],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "EDITOR": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def _dotenv(project: Path) -> dict[str, str]:
+    text = (project / ".env").read_text(encoding="utf-8")
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, flags=re.MULTILINE))
+
+
+def _set(project: Path, name: str, value: str) -> None:
+    dotenv = project / ".env"
+    text, count = re.subn(rf"^{name}=.*$", f"{name}={value}", dotenv.read_text(), flags=re.M)
+    assert count == 1, name
+    dotenv.write_text(text)
+
+
+def _publishes(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each published port, in both the short
+    syntax docker-compose 1.x prints and the long one of 2.x."""
+    published = []
+    for port in service["ports"]:
+        if isinstance(port, str):
+            *host, outside, inside = port.split("/")[0].split(":")
+            published.append((":".join(host), int(outside), int(inside)))
+        else:
+            published.append((port.get("host_ip", ""), int(port["published"]), port["target"]))
+    return published
+
+
+def test_env_example_holds_no_secret_and_says_how_to_make_them():
+    variables = env_example_variables()
+    assert {name: variables[name] for name in SECRETS} == dict.fromkeys(SECRETS, "")
+    text = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    assert text.count("openssl rand -hex 32") >= len(SECRETS)
+
+
+def test_readme_configure_step_generates_each_secret(configured):
+    example = env_example_variables()
+    dotenv = _dotenv(configured)
+    secrets = [dotenv[name] for name in SECRETS]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", secret) for secret in secrets), secrets
+    assert len(set(secrets)) == len(SECRETS)
+    assert {k: v for k, v in dotenv.items() if k not in SECRETS} == {
+        k: v for k, v in example.items() if k in dotenv and k not in SECRETS
+    }
+    assert stat.S_IMODE((configured / ".env").stat().st_mode) == 0o600
+
+
+def test_docker_compose_file_is_valid_and_initialises_influxdb_as_before(configured):
+    dotenv = _dotenv(configured)
+    result = _compose(configured, "--profile", "grafana", "config")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     influxdb = config["services"]["influxdb"]
@@ -145,20 +215,62 @@ def test_docker_compose_file_is_valid_and_initialises_influxdb_as_before(tmp_pat
     assert init["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
     assert init["DOCKER_INFLUXDB_INIT_ORG"] == "wattivahti"
     assert init["DOCKER_INFLUXDB_INIT_BUCKET"] == "electricity"
-    assert init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == env["INFLUXDB_TOKEN"]
+    assert init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == dotenv["INFLUXDB_TOKEN"]
+    assert init["DOCKER_INFLUXDB_INIT_PASSWORD"] == dotenv["INFLUXDB_ADMIN_PASSWORD"]
     assert influxdb["healthcheck"]["test"] == ["CMD", "influx", "ping"]
     assert any(v.startswith("influxdb-data:") or "influxdb-data" in str(v)
                for v in influxdb["volumes"])  # fmt: skip
     assert "influxdb-data" in config["volumes"]
     grafana = config["services"]["grafana"]
     assert grafana["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == dotenv["GRAFANA_ADMIN_PASSWORD"]
 
 
-def test_docker_compose_refuses_to_start_without_a_token():
-    env = {k: v for k, v in env_example_variables().items() if v and k != "INFLUXDB_TOKEN"}
-    result = _compose("config", env=env)
+def test_docker_compose_publishes_on_loopback_unless_a_bind_address_is_set(configured):
+    def publishes() -> dict[str, list[tuple[str, int, int]]]:
+        result = _compose(configured, "--profile", "grafana", "config")
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        return {name: _publishes(service) for name, service in services.items()}
+
+    assert publishes() == {
+        "influxdb": [("127.0.0.1", 8086, 8086)],
+        "grafana": [("127.0.0.1", 3000, 3000)],
+    }
+    _set(configured, "BIND_ADDRESS", "192.0.2.10")  # e.g. the machine's address in a LAN
+    assert publishes() == {
+        "influxdb": [("192.0.2.10", 8086, 8086)],
+        "grafana": [("192.0.2.10", 3000, 3000)],
+    }
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_docker_compose_refuses_to_start_without_each_secret(configured, secret):
+    _set(configured, secret, "")
+    result = _compose(configured, "config")
     assert result.returncode != 0
-    assert "set INFLUXDB_TOKEN in .env" in result.stderr
+    assert f"set {secret} in .env" in result.stderr
+
+
+def test_gitignore_covers_the_token_files_and_the_writers_temporary_files(tmp_path):
+    tokens = ["refresh_token.txt", "token.txt", "wattivahti.token"]
+    temporaries = []
+    for name in tokens:
+        handle, temporary = TokenStore(tmp_path / name)._temporary_file()  # the writer's naming
+        os.close(handle)
+        temporaries.append(Path(temporary).name)
+    names = tokens + temporaries
+    result = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "check-ignore", "--no-index", "--verbose", *names],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ignored = [line.split("\t")[-1] for line in result.stdout.splitlines()]
+    assert ignored == names, result.stderr
+    assert all(
+        name.startswith(f".{token}.") for name, token in zip(temporaries, tokens, strict=True)
+    )
 
 
 def test_grafana_provisioning_points_at_the_compose_influxdb():

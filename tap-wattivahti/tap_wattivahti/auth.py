@@ -5,8 +5,13 @@ the old one. So:
 
 * the token file wins over the ``refresh_token`` setting, which only seeds a missing or empty
   file;
+* before a refresh grant, the folder is proven writable (a temporary file is created, written and
+  synced there): a token that could not be stored is never sent;
 * a rotated token is on disk (temporary file in the same folder, fsync, atomic replace, mode
-  0600, folder fsync) before the access token that came with it is used;
+  0600, folder fsync) before the access token that came with it is used; a symlinked token file
+  is replaced at the link's target, so the link stays;
+* the grant and the write of its answer are one critical section: SIGTERM or SIGINT arriving
+  inside it take effect once the new token is on disk;
 * one refresh per run; another only when the access token expires or the API answers 401;
 * a refresh POST that the server may have consumed is never retried blindly: only failures that
   prove the server did not take it (no connection made, HTTP 429 or 503) are retried.
@@ -21,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -34,6 +41,7 @@ import urllib3.exceptions
 from requests.auth import AuthBase
 from typing_extensions import override
 
+from tap_wattivahti.client import deadline_session, excerpt
 from tap_wattivahti.errors import TokenError
 
 if sys.platform != "win32":
@@ -44,19 +52,35 @@ LOGIN_COMMAND = "wattivahti-login"
 _NOT_PROCESSED_STATUSES = frozenset({429, 503})
 _GRANT_ATTEMPTS = 3
 _MAX_RETRY_AFTER_SECONDS = 60.0
+# Bytes the writability proof writes and syncs: more than any refresh token B2C issues.
+_PROOF_BYTES = 4096
+_DEFERRED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
 
 
 class TokenStore:
     """The file that holds the current refresh token.
 
     ``seed`` (the ``refresh_token`` setting) is written to the file only when the file is missing
-    or empty; once the file holds a token, the file wins.
+    or empty; once the file holds a token, the file wins. When the file is a symbolic link, the
+    token is written to the link's target (the link stays).
     """
 
     def __init__(self, path: str | os.PathLike[str], seed: str | None = None) -> None:
         """Remember where the token lives (made absolute now, so messages name the real file)."""
         self.path = Path(path).expanduser().absolute()
         self._seed = (seed or "").strip() or None
+
+    @property
+    def target(self) -> Path:
+        """The file that is written: the token file, or the file its symbolic link points to."""
+        return Path(os.path.realpath(self.path))
+
+    @property
+    def folder(self) -> Path:
+        """The folder of :attr:`target`, where temporary files are made and the lock is taken."""
+        return self.target.parent
 
     def read(self) -> str:
         """The current refresh token, seeding the file from the setting when it has none."""
@@ -80,16 +104,52 @@ class TokenStore:
             return self.path.read_text(encoding="utf-8").strip() or None
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            msg = (
+                f"The refresh token file {self.path} does not hold a refresh token: it contains "
+                f"bytes that are not text (UTF-8), so it is probably another file or a damaged "
+                f"one. Run `{LOGIN_COMMAND}` to write a fresh token to it, or set "
+                f"refresh_token_file to the file that holds your token."
+            )
+            raise TokenError(msg) from None
         except OSError as exc:
             msg = f"Cannot read the refresh token file {self.path}: {exc.strerror}."
             raise TokenError(msg) from exc
 
-    def write(self, token: str) -> None:
-        """Replace the stored token atomically; the file is private (mode 0600) and durable."""
-        folder = self.path.parent
+    def check_writable(self) -> None:
+        """Prove that a new token can be stored: a temporary file is created, synced, removed.
+
+        Called before a grant, so that a token that could not be stored is never asked for.
+        """
+        folder = self.folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
+            handle, temporary = self._temporary_file()
+            try:
+                try:
+                    os.write(handle, b"\n" * _PROOF_BYTES)
+                    os.fsync(handle)
+                finally:
+                    os.close(handle)
+            finally:
+                os.unlink(temporary)
+            _fsync_folder(folder)
+        except OSError as exc:
+            msg = (
+                f"Cannot store a new refresh token in the folder {folder}: {exc.strerror}. "
+                f"Nothing was sent to WattiVahti: a token in {self.path} is not used up and "
+                f"still works. Make the folder writable for the user that runs this (e.g. "
+                f"`chmod u+w {folder}`, and check the disk has room), or set refresh_token_file "
+                f"to a file in a writable folder; then run again."
+            )
+            raise TokenError(msg) from exc
+
+    def write(self, token: str) -> None:
+        """Replace the stored token atomically; the file is private (mode 0600) and durable."""
+        target, folder = self.target, self.folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = self._temporary_file()
             try:
                 os.fchmod(handle, 0o600)
                 os.write(handle, (token.strip() + "\n").encode("utf-8"))
@@ -97,32 +157,36 @@ class TokenStore:
             finally:
                 os.close(handle)
             try:
-                os.replace(temporary, self.path)
+                os.replace(temporary, target)
             except OSError:
                 os.unlink(temporary)
                 raise
             _fsync_folder(folder)
         except OSError as exc:
             msg = (
-                f"Cannot write the refresh token file {self.path}: {exc.strerror}. The folder "
+                f"Cannot write the refresh token file {target}: {exc.strerror}. The folder "
                 f"must exist and be writable: every run stores the rotated token there."
             )
             raise TokenError(msg) from exc
+
+    def _temporary_file(self) -> tuple[int, str]:
+        """A new file ``.NAME.XXXXXXXX`` beside the target (the .gitignore knows the pattern)."""
+        return tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.folder)
 
     @contextlib.contextmanager
     def locked(self) -> Generator[None]:
         """Hold an advisory lock shared by every process that uses this token file.
 
-        The lock is taken on the token file's folder (which exists once there is a token), so
-        no lock file is left beside the token.
+        The lock is taken on the folder of the token file's target (which exists once there is
+        a token), so no lock file is left beside the token.
         """
         if sys.platform == "win32":
             yield
             return
         try:
-            handle = os.open(self.path.parent, os.O_RDONLY)
+            handle = os.open(self.folder, os.O_RDONLY)
         except OSError as exc:
-            msg = f"Cannot open the folder {self.path.parent} to lock it: {exc.strerror}."
+            msg = f"Cannot open the folder {self.folder} to lock it: {exc.strerror}."
             raise TokenError(msg) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -176,22 +240,29 @@ def post_grant(
     what: str,
     session: requests.Session | None = None,
     logger: logging.Logger | None = None,
+    store: TokenStore | None = None,
 ) -> TokenAnswer:
     """POST a grant to the token endpoint, retrying only failures the server did not process.
 
-    ``what`` names the grant in messages. A plain session without automatic retries is used:
-    a single-use refresh token must never be sent twice by a transport layer.
+    ``what`` names the grant in messages. A session without automatic retries is used: a
+    single-use refresh token must never be sent twice by a transport layer. With ``store``, a new
+    refresh token in the answer is written there before returning; each POST and that write are
+    one critical section (:func:`signals_deferred`).
     """
     owned = session is None
-    session = session or requests.Session()
+    session = session or deadline_session()
     attempt = 1
     try:
         while True:
             try:
-                return _post_once(session, endpoint, form, what)
+                with signals_deferred():
+                    answer = _post_once(session, endpoint, form, what)
+                    if store is not None:
+                        _keep_rotated(store, answer, form)
+                    return answer
             except _RetryableTokenFailure as failure:
                 if attempt == _GRANT_ATTEMPTS:
-                    msg = f"{failure} Gave up after {attempt} attempts; try again later."
+                    msg = f"{failure} Gave up after {attempt} attempts. {_unspent(form)}"
                     raise TokenError(msg) from None
                 wait = failure.wait
                 if wait is None:
@@ -203,6 +274,47 @@ def post_grant(
     finally:
         if owned:
             session.close()
+
+
+def _keep_rotated(store: TokenStore, answer: TokenAnswer, form: dict[str, str]) -> None:
+    if not answer.refresh_token or answer.refresh_token == form.get("refresh_token"):
+        return
+    try:
+        store.write(answer.refresh_token)
+    except TokenError as exc:
+        spent = (
+            " The token that was sent is now used up: once the folder is writable, run "
+            f"`{LOGIN_COMMAND}` to log in again."
+            if "refresh_token" in form
+            else ""
+        )
+        msg = f"WattiVahti issued a new refresh token but it could not be stored. {exc}{spent}"
+        raise TokenError(msg) from exc
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Generator[None]:
+    """Hold back SIGINT and SIGTERM until the block is done, then deliver them.
+
+    A refresh grant retires the token that was sent; stopping between the answer and the write
+    of the new token would lose both. Outside the main thread (where Python cannot set signal
+    handlers) the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    # A handler not set from Python (getsignal gives None) cannot be put back: left alone.
+    previous = {n: h for n in _DEFERRED_SIGNALS if (h := signal.getsignal(n)) is not None}
+    for number in previous:
+        signal.signal(number, lambda received, _frame: arrived.append(received))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in arrived:
+            signal.raise_signal(number)
 
 
 def _post_once(
@@ -227,6 +339,13 @@ def _post_once(
     if response.status_code in _NOT_PROCESSED_STATUSES:
         msg = f"The WattiVahti token endpoint answered HTTP {response.status_code} to the {what}."
         raise _RetryableTokenFailure(msg, _retry_after(response))
+    if response.status_code >= 500:
+        msg = (
+            f"The WattiVahti token endpoint is failing: it answered the {what} with HTTP "
+            f"{response.status_code} {response.reason} ({_detail(response)}). This is "
+            f"a fault of the WattiVahti service, not of your settings. {_unspent(form)}"
+        )
+        raise TokenError(msg)
     if response.status_code != 200:
         raise TokenError(_refusal_message(response, what))
     try:
@@ -243,23 +362,44 @@ def _post_once(
     return TokenAnswer(str(access), str(refresh) if refresh else None, expires_in)
 
 
-def _refusal_message(response: requests.Response, what: str) -> str:
+def _unspent(form: dict[str, str]) -> str:
+    """What a grant the server did not carry out means for the user."""
+    if "refresh_token" in form:
+        return (
+            "The refresh token was not used up (WattiVahti rotates it only with a successful "
+            "answer), so the next run tries again with it; nothing to do unless this persists."
+        )
+    return "Try again later."
+
+
+def _b2c_error(response: requests.Response) -> tuple[str, str]:
+    """``error`` and the first line of ``error_description`` of a B2C error answer.
+
+    An answer that is not such JSON gives no error and an excerpt of its text.
+    """
     try:
         body = response.json()
-        error = str(body.get("error", ""))
-        description = str(body.get("error_description", "")).splitlines()[0]
+        return str(body.get("error", "")), str(body.get("error_description", "")).splitlines()[0]
     except (ValueError, AttributeError, IndexError):
-        error, description = "", response.text[:200].strip()
+        return "", excerpt(response.text)
+
+
+def _detail(response: requests.Response) -> str:
+    error, description = _b2c_error(response)
+    return f"{error}: {description}" if error else description
+
+
+def _refusal_message(response: requests.Response, what: str) -> str:
+    error, description = _b2c_error(response)
     if error == "invalid_grant":
         return (
             f"WattiVahti refused the refresh token: it has expired or was already used "
             f"({description}). Run `{LOGIN_COMMAND}` to log in again; it writes a new token "
             f"to the token file."
         )
-    detail = f"{error}: {description}" if error else description
     return (
         f"The WattiVahti token endpoint refused the {what} with HTTP {response.status_code}"
-        f" ({detail}). Check the token_url, client_id and scope settings."
+        f" ({_detail(response)}). Check the token_url, client_id and scope settings."
     )
 
 
@@ -304,7 +444,8 @@ def rotate_refresh_token(
     store.read()  # fails early (and creates nothing) when there is no token at all
     with store.locked():
         refresh_token = store.read()
-        answer = post_grant(
+        store.check_writable()  # a token that could not be stored is never sent
+        return post_grant(
             endpoint,
             {
                 "client_id": endpoint.client_id,
@@ -315,10 +456,8 @@ def rotate_refresh_token(
             },
             what="refresh of the access token",
             logger=logger,
+            store=store,
         )
-        if answer.refresh_token and answer.refresh_token != refresh_token:
-            store.write(answer.refresh_token)
-    return answer
 
 
 class WattiVahtiAuthenticator(AuthBase):

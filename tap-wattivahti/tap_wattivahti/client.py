@@ -1,7 +1,9 @@
 """The base stream: one ``meterdata2`` request, its retries, and its answer parsed and placed.
 
-Requests are sequential and bounded: 429 (honouring ``Retry-After``), 5xx, dropped connections
-and timeouts are retried with exponential backoff (``max_retries``, ``retry_wait_seconds``); a 401
+Requests are sequential and bounded: each one (API and token alike) has a total deadline of
+``request_timeout_seconds`` for connecting and reading the whole answer (:class:`DeadlineAdapter`);
+429 (honouring ``Retry-After``), 5xx, dropped connections and timeouts are retried with
+exponential backoff (``max_retries``, ``retry_wait_seconds``); a 401
 refreshes the access token once and repeats the request; any other 4xx stops the run with a
 message naming the metering point and the API's answer.
 """
@@ -9,7 +11,9 @@ message naming the metering point and the API's answer.
 from __future__ import annotations
 
 import json
+import math
 import random
+import time
 import typing as t
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -17,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from typing_extensions import override
@@ -36,6 +42,7 @@ HOURLY = "PT1H"
 RESOLUTIONS = (QUARTER_HOURLY, HOURLY)
 _MAX_WAIT_SECONDS = 300.0
 _EXCERPT_CHARS = 300
+_READ_BYTES = 65536
 
 
 class _Unauthorized(Exception):
@@ -59,6 +66,82 @@ class Answer:
     stop: datetime
     placement: Placement
     api_sum: Decimal | None
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Makes a request's ``timeout`` a deadline for the whole exchange, not for each read.
+
+    requests applies ``timeout`` to every socket operation, so an answer that trickles in a
+    byte at a time never times out. Here a number ``timeout`` bounds connecting, waiting for
+    the answer and reading its whole body together (the status line and headers wait at most
+    the time left, per read); past it, :class:`requests.ReadTimeout` is raised, which is
+    retried like any timeout. Redirects followed by the session get a deadline each.
+    """
+
+    @override
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """Send ``request``; with a number ``timeout`` and no streaming, within that deadline."""
+        if stream or not isinstance(timeout, (int, float)):
+            return super().send(request, stream, timeout, verify, cert, proxies)
+        deadline = time.monotonic() + timeout
+        # Connecting and waiting for the headers share the deadline. requests' send documents a
+        # urllib3 Timeout as a valid timeout; its type hints leave it out.
+        total = urllib3.Timeout(total=timeout)
+        response = super().send(request, True, total, verify, cert, proxies)  # ty: ignore[invalid-argument-type]
+        try:
+            body = _read_within(response, deadline, timeout)
+        except BaseException:
+            response.close()
+            raise
+        # requests keeps a read body in these two attributes; setting them is how a body read
+        # here becomes `response.content` (requests has no public way).
+        response._content = body
+        response._content_consumed = True
+        return response
+
+
+def _read_within(response: requests.Response, deadline: float, seconds: float) -> bytes:
+    """The whole (decoded) body of a streamed ``response``, read before ``deadline``."""
+    raw = response.raw
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            msg = f"The answer did not arrive in full within {seconds:g} s."
+            raise requests.ReadTimeout(msg, request=response.request, response=response)
+        connection = raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.settimeout(left)  # one read below makes at most one recv
+        try:
+            chunk = raw.read1(_READ_BYTES, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.ReadTimeout(exc, request=response.request) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise requests.ConnectionError(exc, request=response.request) from exc
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def deadline_session() -> requests.Session:
+    """A session whose requests each get a total deadline (:class:`DeadlineAdapter`)."""
+    return with_deadlines(requests.Session())
+
+
+def with_deadlines(session: requests.Session) -> requests.Session:
+    """Mount :class:`DeadlineAdapter` on ``session`` for http and https; returns it."""
+    adapter = DeadlineAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def excerpt(text: str) -> str:
@@ -99,8 +182,17 @@ class WattiVahtiStream(RESTStream):
     @property
     @override
     def timeout(self) -> int:
-        """Seconds to wait for an answer (``request_timeout_seconds``)."""
+        """Seconds one request may take in all (``request_timeout_seconds``)."""
         return self.settings.request_timeout_seconds
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        """The SDK's session, with a total deadline on each request (:class:`DeadlineAdapter`)."""
+        session = super().requests_session
+        if not isinstance(session.adapters.get("https://"), DeadlineAdapter):
+            with_deadlines(session)
+        return session
 
     # ------------------------------------------------------------------ retries
     @override
@@ -235,9 +327,13 @@ class WattiVahtiStream(RESTStream):
         try:
             series = data["timeseries"]
             items = series["values"]["tsv"] or []
-            values = [(item["time"], _quantity(item.get("quantity"))) for item in items]
+            values = [
+                (item["time"], _quantity(item.get("quantity"), item["time"])) for item in items
+            ]
             total = (data.get("sum") or {}).get("quantity")
-            api_sum = None if total is None else _quantity(total)
+            api_sum = None if total is None else _quantity(total, "the sum")
+        except _NotANumber as exc:
+            raise malformed(str(exc)) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise malformed(f"an unexpected shape ({type(exc).__name__}: {exc})") from None
         sent = series.get("resolution")
@@ -247,14 +343,26 @@ class WattiVahtiStream(RESTStream):
         return Answer(resolution, start, stop, placement, api_sum)
 
 
-def _quantity(value: object) -> Decimal | None:
-    """A JSON quantity (float parsed as Decimal, integer, or null) as an exact Decimal."""
+class _NotANumber(ValueError):
+    """A quantity that is not a finite number (its message says which and where)."""
+
+
+def _quantity(value: object, where: object) -> Decimal | None:
+    """A JSON quantity (float parsed as Decimal, integer, or null) as an exact Decimal.
+
+    Records carry kWh and Wh as JSON numbers (floats): a value whose Wh do not fit a float, such
+    as ``1e400`` (or ``NaN``, ``Infinity``), would reach the target as null or not at all.
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        msg = f"quantity {value!r} is not a number"
-        raise ValueError(msg)
-    return Decimal(value)
+        msg = f"the quantity {value!r} at {where}, which is not a number"
+        raise _NotANumber(msg)
+    number = Decimal(value)
+    if not math.isfinite(float(number) * 1000):
+        msg = f"the quantity {value} at {where}, which is not a finite number of kWh"
+        raise _NotANumber(msg)
+    return number
 
 
 def _retry_after_seconds(exception: object) -> float | None:

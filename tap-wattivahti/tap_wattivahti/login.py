@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from tap_wattivahti.auth import TokenEndpoint, TokenStore, post_grant, rotate_refresh_token
+from tap_wattivahti.client import deadline_session
 from tap_wattivahti.errors import LoginError, TapWattiVahtiError
 from tap_wattivahti.tap import (
     DEFAULT_CLIENT_ID,
@@ -125,9 +126,11 @@ def embedded_json(page: str, name: str) -> dict[str, Any] | None:
 
 def login(options: LoginOptions, username: str, password: str) -> Path:
     """Run the login flow; the refresh token is stored, and its file returned."""
+    store = TokenStore(options.token_file)
+    store.check_writable()  # before the password is sent anywhere
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
-    with requests.Session() as session:
+    with deadline_session() as session:
         page = _send(
             session.get,
             options.authorize_url,
@@ -177,7 +180,6 @@ def login(options: LoginOptions, username: str, password: str) -> Path:
             allow_redirects=False,
         )
         code = _authorization_code(confirmed, state)
-        store = TokenStore(options.token_file)
         endpoint = TokenEndpoint(options.token_url, options.client_id, options.scope, _TIMEOUT)
         first = post_grant(
             endpoint,
@@ -191,11 +193,11 @@ def login(options: LoginOptions, username: str, password: str) -> Path:
             },
             what="authorization code grant",
             session=session,
+            store=store,  # on disk before it is used (and retired) below
         )
     if not first.refresh_token:
         msg = "The token endpoint answered the login without a refresh token."
         raise LoginError(msg)
-    store.write(first.refresh_token)  # on disk before it is used (and retired) below
     rotate_refresh_token(store, endpoint)  # a token with the meter data API scope
     return store.path
 
@@ -299,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
+        print(f"{PROG}: interrupted before the login finished; run it again.", file=sys.stderr)
         return 130
     print(f"Logged in. The refresh token is stored in {path}; tap-wattivahti reads it from there.")
     return 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import sys
 import typing as t
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from types import FrameType
 
     from singer_sdk import Stream
 
@@ -68,11 +72,21 @@ class Settings:
     def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
         """Validate ``config``; a bad value raises an error that names it and what to set."""
         zone = parse_timezone(config.get("timezone") or DEFAULT_TIMEZONE)
+        start_date = _instant_setting(config, "start_date", zone)
+        end_date = _instant_setting(config, "end_date", zone)
+        if start_date is not None and end_date is not None and start_date >= end_date:
+            msg = (
+                f"The start_date setting {config['start_date']!r} is not before the end_date "
+                f"setting {config['end_date']!r}, so there is nothing to sync (end_date is "
+                f"exclusive). Set start_date earlier than end_date, e.g. start_date 2024-01-01 "
+                f"and end_date 2025-01-01 for the year 2024, or unset end_date to sync up to now."
+            )
+            raise TapWattiVahtiError(msg)
         return cls(
             metering_points=parse_metering_points(config.get("metering_points")),
             zone=zone,
-            start_date=_instant_setting(config, "start_date", zone),
-            end_date=_instant_setting(config, "end_date", zone),
+            start_date=start_date,
+            end_date=end_date,
             initial_sync_days=int(config.get("initial_sync_days", 7)),
             lookback=timedelta(hours=float(config.get("lookback_hours", 2))),
             correction_days=_not_negative(
@@ -180,6 +194,13 @@ def _not_negative(config: Mapping[str, t.Any], name: str, default: int, unit: st
     raise TapWattiVahtiError(msg)
 
 
+PIPE_CLOSED = (
+    "The program reading the tap's output (usually the target) closed it, so the tap stopped. "
+    "That program's own messages say why. Nothing after the last bookmark is lost: the next run "
+    "repeats from there."
+)
+
+
 class _FriendlySingerCommand(SingerCommand):
     """The SDK's command, turning expected failures into one paragraph and exit status 1."""
 
@@ -189,8 +210,22 @@ class _FriendlySingerCommand(SingerCommand):
         try:
             return super().main(*args, **kwargs)
         except TapWattiVahtiError as exc:
-            click.echo(f"{self.name}: error: {exc}", err=True)
-            sys.exit(1)
+            self._fail(str(exc))
+
+    @override
+    def invoke(self, ctx: click.Context) -> t.Any:
+        """Run the tap; a closed output pipe is one line (click's main would end it silently)."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Python would meet the closed pipe again when it flushes stdout at exit.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            self._fail(PIPE_CLOSED)
+
+    def _fail(self, message: str) -> t.NoReturn:
+        click.echo(f"{self.name}: error: {message}", err=True)
+        sys.exit(1)
 
 
 class TapWattiVahti(Tap):
@@ -347,7 +382,10 @@ class TapWattiVahti(Tap):
             th.IntegerType(minimum=1),
             default=120,
             title="Request timeout",
-            description="Seconds to wait for one API answer before retrying.",
+            description=(
+                "Seconds one API or token request may take in all (connecting and reading the "
+                "whole answer) before it counts as timed out."
+            ),
         ),
         th.Property(
             "max_retries",
@@ -377,6 +415,25 @@ class TapWattiVahti(Tap):
         super().__init__(**kwargs)
         if kwargs.get("validate_config", True):
             _ = self.settings
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM or SIGINT, stop as the SDK does (a last STATE), but with a failing status.
+
+        The SDK's handler exits with status 0, which would report an interrupted sync as done.
+        (``_handle_termination`` is private to the SDK: it is the handler its PluginBase installs
+        for both signals, and there is no public hook.)
+        """
+        name = signal.Signals(signum).name
+        self.logger.warning(
+            "Stopped by %s before the sync finished: exiting with status %d; the next run "
+            "continues from the last bookmark.",
+            name,
+            128 + signum,
+        )
+        with contextlib.suppress(SystemExit):
+            super()._handle_termination(signum, frame)
+        sys.exit(128 + signum)
 
     @cached_property
     def settings(self) -> Settings:

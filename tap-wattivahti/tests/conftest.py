@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,18 +120,19 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def run_cli(tmp_path: Path):
-    """Run ``python -m tap_wattivahti`` as a separate process with a config file."""
+def start_cli(tmp_path: Path):
+    """Start ``python -m tap_wattivahti`` as a separate process with a config file."""
     counter = iter(range(1000))
 
-    def run(
+    def start(
         config: dict[str, Any],
         *args: str,
         state: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
-        timeout: float = 120,
-    ) -> Run:
-        """Run with ``config`` (and ``state``); ``env`` adds environment variables."""
+        wrap: Sequence[str] = (),
+    ) -> TapProcess:
+        """Start with ``config`` (and ``state``); ``env`` adds environment variables, ``wrap``
+        is a command prefix (e.g. one that changes the privileges)."""
         number = next(counter)
         config_path = tmp_path / f"config-{number}.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
@@ -139,16 +141,51 @@ def run_cli(tmp_path: Path):
             state_path = tmp_path / f"state-{number}.json"
             state_path.write_text(json.dumps(state), encoding="utf-8")
             command += ["--state", str(state_path)]
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=clean_env(**(env or {})),
-            cwd=tmp_path,
-            check=False,
+        return TapProcess(
+            subprocess.Popen(
+                [*wrap, *command],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=clean_env(**(env or {})),
+                cwd=tmp_path,
+            )
         )
-        messages = [m for m in map(_singer_message, done.stdout.splitlines()) if m is not None]
-        return Run(messages, done.stderr, done.returncode, done.stdout)
+
+    return start
+
+
+@dataclass
+class TapProcess:
+    """A tap started as a separate process."""
+
+    process: subprocess.Popen[str]
+
+    def finish(self, timeout: float = 120) -> Run:
+        """Wait for the tap and collect its output (killed, and failing, after ``timeout``)."""
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
+        messages = [m for m in map(_singer_message, stdout.splitlines()) if m is not None]
+        return Run(messages, stderr, self.process.returncode, stdout)
+
+
+@pytest.fixture
+def run_cli(start_cli):
+    """Run ``python -m tap_wattivahti`` as a separate process with a config file."""
+
+    def run(
+        config: dict[str, Any],
+        *args: str,
+        state: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        wrap: Sequence[str] = (),
+    ) -> Run:
+        """Run with ``config`` (and ``state``); ``env`` adds environment variables."""
+        return start_cli(config, *args, state=state, env=env, wrap=wrap).finish(timeout)
 
     return run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -202,3 +204,124 @@ def test_overlapping_runs_share_the_token_file_without_losing_it(
     assert [out.count('"type":"RECORD","stream":"consumption"') for out, _ in outputs] == [96, 96]
     assert [r.status for r in simulator.requests("token")] == [200, 200]
     assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
+
+
+# As root, file modes do not stop writes (CAP_DAC_OVERRIDE): the tap then runs without that
+# capability, so a folder without write permission really refuses it, as for any other user.
+WITHOUT_WRITE_OVERRIDE = (
+    ("setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--")
+    if os.geteuid() == 0
+    else ()
+)
+
+
+def test_a_token_that_could_not_be_stored_is_never_sent(tap_config, run_cli, simulator, token_file):
+    token = simulator.issue_refresh_token()
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    token_file.parent.chmod(0o500)  # readable, not writable
+    try:
+        run = run_cli(tap_config(**DAY), wrap=WITHOUT_WRITE_OVERRIDE)
+    finally:
+        token_file.parent.chmod(0o700)
+    paragraph = run.error_paragraph()
+    assert (
+        f"Cannot store a new refresh token in the folder {token_file.parent}: Permission denied. "
+        f"Nothing was sent to WattiVahti: a token in {token_file} is not used up and still works."
+    ) in paragraph
+    assert f"`chmod u+w {token_file.parent}`" in paragraph
+    assert simulator.requests("token") == []
+    assert simulator.refresh_token_status(token) == "valid"
+    assert token_file.read_text().strip() == token
+    assert [p.name for p in token_file.parent.iterdir()] == [token_file.name]
+    assert run.records() == []
+
+
+def test_sigterm_during_the_refresh_waits_until_the_new_token_is_stored(
+    tap_config, start_cli, simulator, token_file
+):
+    simulator.inject(Fault("delay", target="token", seconds=2.0))
+    config = tap_config(**DAY)
+    tap = start_cli(config)
+    deadline = time.monotonic() + 60
+    while simulator.pending_faults() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not simulator.pending_faults(), "the tap never asked for a token"
+    time.sleep(0.5)  # the grant is in flight: WattiVahti answers (and rotates) in 1.5 s
+    tap.process.send_signal(signal.SIGTERM)
+    run = tap.finish()
+    assert run.returncode == 128 + signal.SIGTERM, run.stderr
+    assert "Stopped by SIGTERM before the sync finished: exiting with status 143" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert [r.status for r in simulator.requests("token")] == [200]
+    assert simulator.refresh_token_status(config["refresh_token"]) == "used"
+    assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
+    assert run.records() == []
+
+
+def test_sigterm_outside_the_refresh_stops_the_tap_with_a_failing_status(
+    tap_config, start_cli, simulator, token_file
+):
+    simulator.inject(Fault("delay", seconds=10.0))
+    tap = start_cli(tap_config(**DAY))
+    deadline = time.monotonic() + 60
+    while simulator.pending_faults() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tap.process.send_signal(signal.SIGTERM)  # while the tap waits for its first answer
+    run = tap.finish()
+    assert run.returncode == 128 + signal.SIGTERM, run.stderr
+    assert "Stopped by SIGTERM before the sync finished" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.records() == []
+    assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
+
+
+def test_a_symlinked_token_file_is_updated_at_its_target(tap_config, run_tap, simulator, tmp_path):
+    real = tmp_path / "vault" / "wattivahti.token"
+    real.parent.mkdir()
+    original = simulator.issue_refresh_token()
+    real.write_text(original + "\n")
+    link = tmp_path / "project" / "refresh_token.txt"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    run = run_tap(tap_config(refresh_token_file=str(link), **DAY))
+    assert len(run.records()) == 96
+    assert link.is_symlink()
+    assert link.resolve() == real
+    assert simulator.refresh_token_status(original) == "used"
+    assert simulator.refresh_token_status(real.read_text().strip()) == "valid"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert [p.name for p in real.parent.iterdir()] == [real.name]
+    assert [p.name for p in link.parent.iterdir()] == [link.name]
+
+
+def test_a_token_file_that_is_not_text_is_a_clear_error(tap_config, run_cli, simulator, token_file):
+    token_file.parent.mkdir(parents=True)
+    token_file.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    paragraph = run_cli(tap_config(**DAY)).error_paragraph()
+    assert paragraph.startswith(
+        f"tap-wattivahti: error: The refresh token file {token_file} does not hold a refresh "
+        f"token: it contains bytes that are not text (UTF-8)"
+    )
+    assert "Run `wattivahti-login`" in paragraph
+    assert simulator.requests("token") == []
+
+
+def test_a_failing_token_endpoint_says_so_and_the_token_stays_usable(
+    tap_config, run_cli, run_tap, simulator, token_file
+):
+    simulator.inject(Fault("500", target="token"))
+    config = tap_config(**DAY)
+    paragraph = run_cli(config).error_paragraph()
+    assert paragraph.startswith(
+        "tap-wattivahti: error: The WattiVahti token endpoint is failing: it answered the "
+        "refresh of the access token with HTTP 500 Internal Server Error (Simulated fault 500)."
+    )
+    assert "not of your settings" in paragraph
+    assert "The refresh token was not used up" in paragraph
+    assert "the next run tries again with it" in paragraph
+    assert "token_url" not in paragraph
+    assert [r.status for r in simulator.requests("token")] == [500]  # not retried blindly
+    assert token_file.read_text().strip() == config["refresh_token"]
+    assert len(run_tap(config).records()) == 96  # the next run

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from tap_wattivahti.errors import TapWattiVahtiError
-from tap_wattivahti.tap import parse_metering_points
+from tap_wattivahti.tap import Settings, parse_metering_points
 
 from tests.simulator import Fault
 
@@ -145,3 +145,36 @@ def test_no_token_or_authorization_header_appears_in_any_output(tap_config, run_
     assert leaked == []
     assert "Bearer" not in output
     assert "Authorization" not in output
+
+
+def test_start_date_not_before_end_date_is_a_clear_error(tap_config, run_cli, simulator):
+    run = run_cli(tap_config(start_date="2025-06-11", end_date="2025-06-10"))
+    paragraph = run.error_paragraph()
+    assert (
+        "The start_date setting '2025-06-11' is not before the end_date setting '2025-06-10', "
+        "so there is nothing to sync (end_date is exclusive)."
+    ) in paragraph
+    assert simulator.requests() == []
+
+
+def test_equal_start_and_end_dates_are_refused_too():
+    config = {"metering_points": ["1234567"], "start_date": "2025-06-10", "end_date": "2025-06-10"}
+    with pytest.raises(TapWattiVahtiError, match="is not before the end_date setting"):
+        Settings.from_config(config)
+
+
+def test_a_closed_output_pipe_is_one_line(tap_config, start_cli, simulator):
+    """The program reading the tap (the target) stops after the first message."""
+    simulator.inject(Fault("delay", seconds=1.0))  # the records come after the reader is gone
+    tap = start_cli(tap_config(**DAY))
+    assert tap.process.stdout is not None
+    assert json.loads(tap.process.stdout.readline())["type"] == "SCHEMA"
+    tap.process.stdout.close()
+    run = tap.finish()
+    assert run.error_paragraph() == (
+        "tap-wattivahti: error: The program reading the tap's output (usually the target) "
+        "closed it, so the tap stopped. That program's own messages say why. Nothing after the "
+        "last bookmark is lost: the next run repeats from there."
+    )
+    assert "BrokenPipeError" not in run.stderr
+    assert "Exception ignored" not in run.stderr

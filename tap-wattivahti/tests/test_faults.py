@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 
@@ -71,3 +72,46 @@ def test_unknown_metering_point_stops_naming_it_and_the_http_answer(tap_config, 
     assert paragraph.startswith("tap-wattivahti: error: The WattiVahti API refused metering point")
     assert "metering point 9999999 (consumption, PT15MIN" in paragraph
     assert "HTTP 404 Not Found: Metering point 9999999 was not found for this customer" in paragraph
+
+
+def test_an_answer_trickling_in_is_bounded_by_the_total_deadline(tap_config, run_cli, simulator):
+    # ~15 kB at a byte every 0.5 s would take two hours: only the total deadline ends it.
+    simulator.inject(Fault("trickle", seconds=0.5))
+    run = run_cli(tap_config(request_timeout_seconds=2, **DAY), timeout=90)
+    assert run.returncode == 0, run.stderr
+    assert "meterdata2 request failed (timed out); retry 1 of 3" in run.stderr
+    assert statuses(simulator) == [200, 200]  # the trickled answer, then the retry
+    assert len(run.records()) == 96
+
+
+def test_a_token_answer_trickling_in_is_bounded_by_the_total_deadline(
+    tap_config, run_cli, simulator
+):
+    simulator.inject(Fault("trickle", target="token", seconds=0.5))
+    paragraph = run_cli(tap_config(request_timeout_seconds=2, **DAY), timeout=90).error_paragraph()
+    assert (
+        "The connection to the WattiVahti token endpoint failed during the refresh of the "
+        "access token (ReadTimeout) after the request was sent."
+    ) in paragraph
+    assert [r.status for r in simulator.requests("token")] == [200]  # not sent twice
+    assert statuses(simulator) == []
+
+
+@pytest.mark.parametrize("quantity", ["1e400", "NaN"])
+def test_a_quantity_that_is_not_a_finite_number_names_metering_point_and_time(
+    tap_config, run_cli, simulator, quantity
+):
+    start, stop = local_midnight_utc(date(2025, 6, 10)), local_midnight_utc(date(2025, 6, 11))
+    simulator.edit_values = lambda tsv: [*tsv[:32], {**tsv[32], "quantity": "@"}, *tsv[33:]]
+    body = json.dumps(simulator.meter_data("1234567", 1, start, stop, "PT15MIN"))
+    simulator.edit_values = None
+    simulator.inject(Fault("200", body=body.replace('"@"', quantity)))
+    run = run_cli(tap_config(**DAY))
+    paragraph = run.error_paragraph()
+    assert (
+        "The WattiVahti API answered metering point 1234567 (consumption, PT15MIN, "
+        "2025-06-10T00:00:00+03:00 to 2025-06-11T00:00:00+03:00) with the quantity "
+    ) in paragraph
+    assert " at 2025-06-10T08:00:00, which is not a" in paragraph
+    assert "Nothing was emitted from this answer" in paragraph
+    assert run.records() == []

@@ -1,0 +1,137 @@
+"""Meltano Hub plugin definitions of both plugins: `hub/<plugin>.yml`.
+
+Another Meltano project adds a plugin with `meltano add --from-ref hub/<plugin>.yml <plugin>`;
+the same file, renamed to `_data/meltano/<extractors|loaders>/<plugin>/<variant>.yml`, is what a
+Meltano Hub listing needs. Each file is generated from the plugin itself (`--about`: settings,
+labels, descriptions, defaults, capabilities, Python versions), the plugin's entry in
+`meltano.yml` (setting kinds and option labels, namespace, executable, commands) and the
+package's metadata (repository and documentation URLs), plus the Hub-only facts below.
+The project's own compatibility `env_aliases` and project-specific values stay in meltano.yml.
+
+`uv run python -m tests.hub` rewrites the files; a test fails when they are out of date.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from importlib.metadata import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.servers import REPO_ROOT
+
+HUB_DIR = REPO_ROOT / "hub"
+PLUGIN_TYPES = {"tap-wattivahti": "extractors", "target-influxdb": "loaders"}
+# What a Hub listing says that the plugin itself does not.
+HUB_FACTS: dict[str, dict[str, Any]] = {
+    "tap-wattivahti": {
+        "label": "WattiVahti",
+        "description": "Electricity consumption and production from the Finnish WattiVahti portal",
+        "domain_url": "https://www.wattivahti.fi/",
+        "keywords": ["meltano_sdk", "electricity", "energy", "smart meter", "finland"],
+        "settings_group_validation": [["metering_points"]],
+    },
+    "target-influxdb": {
+        "label": "InfluxDB",
+        "description": (
+            "Time series database: InfluxDB 1.x, 2.x, 3.x and Cloud, and line-protocol servers"
+        ),
+        "domain_url": "https://www.influxdata.com/",
+        "keywords": ["meltano_sdk", "influxdb", "time series", "victoriametrics"],
+        # A destination is needed: a 1.x database or a 2.x/3.x bucket.
+        "settings_group_validation": [["database"], ["bucket"]],
+    },
+}
+# Setting keys copied from meltano.yml: the rest come from --about (or are project-only).
+_SETTING_KEYS_FROM_PROJECT = ("name", "kind", "options")
+
+
+@functools.cache
+def about(name: str) -> dict[str, Any]:
+    """`<plugin> --about --format json` of the plugin installed in this environment (once)."""
+    executable = Path(sys.executable).with_name(name)
+    result = subprocess.run(
+        [executable, "--about", "--format", "json"], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def project_plugin(name: str) -> dict[str, Any]:
+    """The plugin's entry in the shipped meltano.yml."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    return next(p for p in project["plugins"][PLUGIN_TYPES[name]] if p["name"] == name)
+
+
+def project_urls(name: str) -> dict[str, str]:
+    """The package's Project-URL entries (label → URL)."""
+    entries = metadata(name).get_all("Project-URL") or []
+    return dict(entry.split(", ", 1) for entry in entries)
+
+
+def hub_path(name: str) -> Path:
+    return HUB_DIR / f"{name}.yml"
+
+
+def _setting(declared: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    setting = {key: declared[key] for key in _SETTING_KEYS_FROM_PROJECT if key in declared}
+    setting["label"] = schema["title"]
+    setting["description"] = schema["description"]
+    if schema.get("default") is not None:
+        setting["value"] = schema["default"]
+    if schema.get("secret"):
+        setting["sensitive"] = True
+    return setting
+
+
+def definition(name: str) -> dict[str, Any]:
+    """The Hub plugin definition of ``name``."""
+    described = about(name)
+    declared = project_plugin(name)
+    properties = described["settings"]["properties"]
+    repo = project_urls(name)["Repository"]
+    result: dict[str, Any] = {
+        "name": name,
+        "namespace": declared["namespace"],
+        "variant": repo.rstrip("/").split("/")[-2].lower(),  # the repository's owner, as usual
+        **HUB_FACTS[name],
+        "repo": repo,
+        "docs": project_urls(name)["Documentation"],
+        "pip_url": f"git+{repo}.git#subdirectory={name}",
+        "executable": declared["executable"],
+        "capabilities": sorted(described["capabilities"]),
+        "supported_python_versions": described["supported_python_versions"],
+        "maintenance_status": "active",
+        "quality": "unknown",  # the Hub's maintainers grade it
+        "settings": [_setting(s, properties[s["name"]]) for s in declared["settings"]],
+    }
+    if "structured-logging" in described["capabilities"]:
+        result["log_parser"] = "singer-sdk"
+    if "commands" in declared:
+        result["commands"] = declared["commands"]
+    return result
+
+
+def render(name: str) -> str:
+    header = (
+        f"# Meltano Hub plugin definition of {name}, generated by `uv run python -m tests.hub`\n"
+        f"# from `{name} --about` and meltano.yml. Add it to a Meltano project with\n"
+        f"#   meltano add --from-ref hub/{name}.yml {name}\n"
+    )
+    body = yaml.safe_dump(definition(name), sort_keys=True, allow_unicode=True, width=100)
+    return header + body
+
+
+def main() -> None:
+    HUB_DIR.mkdir(exist_ok=True)
+    for name in PLUGIN_TYPES:
+        hub_path(name).write_text(render(name), encoding="utf-8")
+        print(f"Wrote {hub_path(name)}")
+
+
+if __name__ == "__main__":
+    main()

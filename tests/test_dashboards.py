@@ -1,0 +1,269 @@
+"""The InfluxQL Grafana dashboard (grafana/dashboards/electricity-influxql.json): every panel query
+runs on a real InfluxDB 1.x, after one sync of the simulator through the tap and the target (in
+this process, with the shipped meltano.yml's measurement names), the way Grafana sends it
+(tests/grafana.py), and its numbers are the simulator's truth.
+
+The Flux dashboard (electricity.json) is not run: no InfluxDB 2.x can run here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import yaml
+from tap_wattivahti.tap import TapWattiVahti
+from target_influxdb.target import TargetInfluxDB
+
+from tests import daily_totals
+from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
+from tests.hub import project_plugin
+from tests.servers import REPO_ROOT, InfluxDB1
+from tests.simulator import (
+    CONSUMPTION,
+    HELSINKI,
+    PRODUCTION,
+    SEED_METERING_POINT,
+    MeteringPoint,
+    Simulator,
+    local_midnight_utc,
+)
+
+UTC = timezone.utc
+DASHBOARD = REPO_ROOT / "grafana" / "dashboards" / "electricity-influxql.json"
+DATASOURCES = REPO_ROOT / "grafana" / "provisioning" / "datasources" / "influxdb.yml"
+SECOND_POINT = "7654321"
+ALL = [SEED_METERING_POINT, SECOND_POINT]
+FIRST_DAY, DAYS = date(2025, 9, 29), 35  # to 2025-11-02: three months, both DST-free edges
+FALL_DAY = date(2025, 10, 26)
+KINDS = {"Consumption": CONSUMPTION, "Production": PRODUCTION}
+TESTED_PANELS = {
+    "Consumption and production per quarter hour (kWh)",
+    "Per hour (kWh)",
+    "Per day, Finnish time (kWh)",
+    "Per month, Finnish time (kWh)",
+    "Daily totals",
+    "Incomplete days",
+}
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def panel(title: str) -> dict[str, Any]:
+    return next(p for p in dashboard()["panels"] if p["title"] == title)
+
+
+class Synced:
+    """The simulator's data in a database of the session's InfluxDB 1.x."""
+
+    def __init__(self, sim: Simulator, influx: InfluxDB1, database: str) -> None:
+        self.sim = sim
+        self.influx = influx
+        self.database = database
+
+    def query(
+        self, title: str, time_range: TimeRange, points: list[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Alias (or refId) → the series each query of the panel gives, as Grafana asks."""
+        shown = panel(title)
+        return {
+            target.get("alias", target["refId"]): self.influx.query(
+                interpolate(target["query"], shown, time_range, {"metering_point": points}),
+                self.database,
+            )
+            for target in shown["targets"]
+        }
+
+    def truth(self, kind: str, start: datetime, stop: datetime, points: list[str]) -> float:
+        """kWh of ``points`` in [start, stop) (production: of those that produce)."""
+        if kind == "Production":
+            points = [p for p in points if self.sim.metering_points[p].production]
+        return sum(self.sim.truth_kwh(p, start, stop, KINDS[kind]) for p in points)
+
+
+def _catalog(config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
+    """One sync: two metering points (the seed one also produces), consumption and production
+    (and daily totals, once the tap has them), 2025-09-29 to 2025-11-02 local time."""
+    points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
+    start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
+    streams = {"consumption", "production"}
+    if daily_totals.STREAM_EXISTS:
+        streams.add(daily_totals.STREAM)
+    database = "dashboards"
+    influxdb1.create_database(database)
+    with Simulator(points, available_until=stop) as sim:
+        config = sim.tap_config(
+            refresh_token_file=str(tmp_path_factory.mktemp("dash") / "token.txt"),
+            start_date=start.isoformat(),
+            end_date=stop.isoformat(),
+        )
+        singer = io.StringIO()
+        with redirect_stdout(singer):
+            catalog = _catalog(config, streams)
+            TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
+        measurements = project_plugin("target-influxdb")["config"]["measurements"]
+        target_config = {"url": influxdb1.url, "database": database, "measurements": measurements}
+        singer.seek(0)
+        with redirect_stdout(io.StringIO()):
+            TargetInfluxDB(config=target_config, parse_env_config=False).listen(singer)
+        yield Synced(sim, influxdb1, database)
+    influxdb1.drop_database(database)
+
+
+def by_time(series: list[dict[str, Any]]) -> dict[datetime, float]:
+    [only] = series
+    return {datetime.fromtimestamp(t, UTC): value for t, value in only["values"]}
+
+
+def test_every_panel_is_tested_and_uses_the_influxql_data_source():
+    panels = dashboard()["panels"]
+    assert {p["title"] for p in panels} == TESTED_PANELS
+    provisioned = yaml.safe_load(DATASOURCES.read_text(encoding="utf-8"))["datasources"]
+    [influxql] = [d for d in provisioned if d["jsonData"].get("version") == "InfluxQL"]
+    uses = [p["datasource"] for p in panels]
+    uses += [t["datasource"] for p in panels for t in p["targets"]]
+    uses += [v["datasource"] for v in dashboard()["templating"]["list"]]
+    assert {d["uid"] for d in uses} == {influxql["uid"]}
+    # InfluxDB 2.x: the bucket is the database of its InfluxQL API, the token goes in a header.
+    assert influxql["url"] == "http://influxdb:8086"
+    assert influxql["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}"
+    assert influxql["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert influxql["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUXDB_TOKEN}"
+
+
+def test_the_metering_point_variable_lists_the_synced_points(synced):
+    [variable] = dashboard()["templating"]["list"]
+    [series] = synced.influx.query(variable["query"], synced.database)
+    assert [value for _, value in series["values"]] == ALL
+
+
+def test_quarter_hour_panel_on_the_fall_dst_day(synced):
+    title = "Consumption and production per quarter hour (kWh)"
+    day = TimeRange.days(FALL_DAY, 1)
+    assert interval(panel(title), day) == "15m"
+    answers = synced.query(title, day, [SEED_METERING_POINT])
+    consumption = by_time(answers["Consumption"])
+    truth = synced.sim.truth(SEED_METERING_POINT, day.start, day.end)
+    assert len(consumption) == 100
+    assert consumption == pytest.approx({i: wh / 1000 for i, wh in truth.items()})
+    assert sum(consumption.values()) == pytest.approx(24.510, abs=0.0005)
+    production = by_time(answers["Production"])
+    produced = synced.sim.truth(SEED_METERING_POINT, day.start, day.end, PRODUCTION)
+    assert production == pytest.approx({i: wh / 1000 for i, wh in produced.items()})
+    assert sum(production.values()) > 1
+
+
+def test_quarter_hour_panel_sums_per_hour_over_a_month(synced):
+    title = "Consumption and production per quarter hour (kWh)"
+    month = TimeRange.days(FIRST_DAY, DAYS)
+    assert interval(panel(title), month) == "1h"
+    consumption = by_time(synced.query(title, month, ALL)["Consumption"])
+    assert len(consumption) == DAYS * 24 + 1
+    for hour in list(consumption)[::97]:
+        expected = synced.truth("Consumption", hour, hour + timedelta(hours=1), ALL)
+        assert consumption[hour] == pytest.approx(expected, abs=1e-9), hour
+    total = synced.truth("Consumption", month.start, month.end, ALL)
+    assert sum(consumption.values()) == pytest.approx(total, abs=0.001)
+
+
+def test_hour_panel_on_the_fall_dst_day_has_25_hours(synced):
+    day = TimeRange.days(FALL_DAY, 1)
+    answers = synced.query("Per hour (kWh)", day, ALL)
+    for kind, series in answers.items():
+        hours = by_time(series)
+        assert len(hours) == 25
+        for hour, kwh in hours.items():
+            expected = synced.truth(kind, hour, hour + timedelta(hours=1), ALL)
+            assert kwh == pytest.approx(expected, abs=1e-9), (kind, hour)
+
+
+def test_day_panel_gives_local_days_with_the_bills_fall_day(synced):
+    month = TimeRange.days(FIRST_DAY, DAYS)
+    for points in ([SEED_METERING_POINT], ALL):
+        answers = synced.query("Per day, Finnish time (kWh)", month, points)
+        for kind, series in answers.items():
+            days = by_time(series)
+            assert [d.astimezone(HELSINKI).date() for d in days] == [
+                FIRST_DAY + timedelta(n) for n in range(DAYS)
+            ]
+            for start, kwh in days.items():
+                stop = local_midnight_utc(start.astimezone(HELSINKI).date() + timedelta(1))
+                assert kwh == pytest.approx(synced.truth(kind, start, stop, points), abs=1e-6)
+    seed = synced.query("Per day, Finnish time (kWh)", month, [SEED_METERING_POINT])
+    fall_day = by_time(seed["Consumption"])[local_midnight_utc(FALL_DAY)]
+    assert fall_day == pytest.approx(24.510, abs=0.0005)
+
+
+def test_month_panel_groups_the_days_by_local_month(synced):
+    title = "Per month, Finnish time (kWh)"
+    month = TimeRange.days(FIRST_DAY, DAYS)
+    transformations = panel(title)["transformations"]
+    edges = {
+        "2025-09": (FIRST_DAY, date(2025, 10, 1)),
+        "2025-10": (date(2025, 10, 1), date(2025, 11, 1)),
+        "2025-11": (date(2025, 11, 1), FIRST_DAY + timedelta(DAYS)),
+    }
+    for kind, series in synced.query(title, month, ALL).items():
+        months = transform(to_rows(series, kind), transformations)
+        got = {row["Time"]: row[f"{kind} (sum)"] for row in months}
+        expected = {
+            name: synced.truth(kind, local_midnight_utc(a), local_midnight_utc(b), ALL)
+            for name, (a, b) in edges.items()
+        }
+        assert got == pytest.approx(expected, abs=1e-6), kind
+
+
+def test_daily_totals_and_incomplete_days_panels(synced):
+    month = TimeRange.days(FIRST_DAY, DAYS)
+    totals = synced.query("Daily totals", month, ALL)["A"]
+    incomplete = synced.query("Incomplete days", month, ALL)["A"]
+    if not daily_totals.STREAM_EXISTS:
+        # The queries run on the real server and find no measurement yet.
+        assert totals == incomplete == []
+        return
+    rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for series in totals:
+        key = (series["tags"]["metering_point"], series["tags"]["kind"])
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            rows[key][row["date"]] = row
+    assert set(rows) == {(p, "consumption") for p in ALL} | {(SEED_METERING_POINT, "production")}
+    fall = rows[(SEED_METERING_POINT, "consumption")][FALL_DAY.isoformat()]
+    assert fall["kwh"] == pytest.approx(24.510, abs=0.0005)
+    assert (fall["periods"], fall["expected_periods"], fall["complete"]) == (100, 100, True)
+    for (point, kind), days in rows.items():
+        for name, row in days.items():
+            first = date.fromisoformat(name)
+            expected = synced.sim.truth_kwh(
+                point,
+                local_midnight_utc(first),
+                local_midnight_utc(first + timedelta(1)),
+                KINDS[kind.capitalize()],
+            )
+            assert row["kwh"] == pytest.approx(expected, abs=0.0005), (point, kind, name)
+    assert incomplete == []  # every day of the sync is complete
+
+
+def test_daily_totals_switch_matches_the_tap():
+    assert daily_totals.tap_has_the_stream() == daily_totals.STREAM_EXISTS, (
+        "the tap's daily_totals stream and tests/daily_totals.py STREAM_EXISTS disagree: switch "
+        "it so the CSV and dashboard tests check the stream"
+    )
