@@ -43,9 +43,10 @@ for one period — costs about one request per window:
 above explain it, WARNING otherwise). Values the API sent that cannot be placed (a time in the
 spring gap, sent too often, outside the window) are named in one WARNING per answer.
 
-**daily_totals.** The meter streams summarise every ended local day that a run fetched whole
-(expected grid, values, missing periods, kWh) from the answers they already have, and hand the
-summaries to the ``daily_totals`` stream, which the tap syncs after them. It keeps its own marks
+**daily_totals.** The meter streams summarise every ended local day that a run fetched whole, up
+to the day of the newest value (later days are not measured yet), from the answers they already
+have (expected grid, values, missing periods, kWh), and hand the summaries to the
+``daily_totals`` stream, which the tap syncs after them. It keeps its own marks
 (a fingerprint per day in the settlement window, per metering point and kind) and emits a day
 when it is new or its summary changed. Its state is written after its own records, so a run
 stopped between the meter streams and ``daily_totals`` emits those days at the next run that
@@ -478,7 +479,11 @@ class MeterDataStream(_Settled, WattiVahtiStream):
                 )
         daily = self.tap.streams.get(DailyTotalsStream.name)
         if isinstance(daily, DailyTotalsStream):
-            daily.collect(code, self.name, progress.summaries, keep_from)
+            # Days after the newest value's day are not measured yet (or never: a meter that
+            # produces nothing): they get a total once a value on or after them arrives.
+            last_day = newest.instant.astimezone(zone).date() if newest else None
+            summaries = [s for s in progress.summaries if last_day and s.day <= last_day]
+            daily.collect(code, self.name, summaries, keep_from)
 
     def _report_holes(self, code: str, holes: list[Period], newest: Value) -> None:
         zone = self.settings.zone
@@ -687,7 +692,8 @@ class _Batch:
 
 
 class DailyTotalsStream(_Settled):
-    """One record per metering point, kind and ended local day a run fetched whole.
+    """One record per metering point, kind and ended local day a run fetched whole (up to the day
+    of the newest value).
 
     Emitted when new or changed; built from what the selected meter streams fetched in the same
     run (no request of its own), so the tap syncs it after them.

@@ -389,3 +389,25 @@ def test_daily_totals_without_a_selected_meter_stream_emits_nothing(tap_config, 
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] == "daily_totals"
     run = run_tap(config, catalog=catalog)
     assert [m for m in run.messages if m["type"] == "RECORD"] == []
+
+
+def test_days_after_the_newest_value_and_a_meter_producing_nothing_get_no_total(
+    tap_config, run_tap, simulator
+):
+    from tap_wattivahti.tap import TapWattiVahti
+
+    simulator.available_until = datetime(2025, 6, 11, 9, tzinfo=UTC)  # 12:00 local
+    config = tap_config(start_date="2025-06-09", end_date="2025-06-14")
+    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = True  # production too: the point has none
+    run = run_tap(config, catalog=catalog)
+    assert run.records("production") == []
+    totals = run.records("daily_totals")
+    assert [(t["kind"], t["date"], t["missing_periods"]) for t in totals] == [
+        ("consumption", "2025-06-09", 0),
+        ("consumption", "2025-06-10", 0),
+        ("consumption", "2025-06-11", 48),  # the day of the newest value, until it fills
+    ]
