@@ -17,7 +17,7 @@ from tap_wattivahti.tap import TapWattiVahti
 STREAM = "daily_totals"
 MEASUREMENT = "electricity_daily"
 # Turn on when the tap has the daily_totals stream.
-STREAM_EXISTS = False
+STREAM_EXISTS = True
 
 
 def tap_has_the_stream() -> bool:

@@ -175,8 +175,17 @@ class Simulator:
     hour before now"), ``access_token_lifetime`` (``expires_in`` seconds), ``strict_rotation``
     (a used refresh token stops working), ``metering_points``, ``missing`` (UTC quarter-hour
     instants whose quantities are ``null`` although later ones are not: a hole in the history;
-    the ground truth leaves them out), ``edit_values`` (a function applied to each answer's
-    ``tsv`` list after the sum block was computed, to serve unexpected shapes).
+    the ground truth leaves them out; an hourly value covering one is ``null`` too), ``absent``
+    (UTC quarter-hour instants left out of the answers altogether, and out of the answer's own
+    ``sum``, which therefore agrees with what is listed; an hourly value covering one is left
+    out too; the ground truth leaves them out), ``corrections`` (UTC quarter-hour instant → Wh:
+    the operator's corrected value, served and counted in the ground truth instead of the
+    generated one). ``missing``, ``absent`` and ``corrections`` apply to every metering point and
+    measurement type. ``edit_values`` (a function applied to each answer's ``tsv`` list after the
+    sum block was computed, to serve unexpected shapes).
+
+    Values change after the fact, as operators' data do: a test fills a hole by removing
+    its instant from ``missing`` or ``absent``, and corrects a value through ``corrections``.
     """
 
     def __init__(
@@ -201,6 +210,8 @@ class Simulator:
         self.password = password
         self.available_until = available_until
         self.missing: set[datetime] = set()
+        self.absent: set[datetime] = set()
+        self.corrections: dict[datetime, int] = {}
         self.edit_values: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
         self.request_log: list[RequestLogEntry] = []
         self._lock = threading.RLock()
@@ -325,6 +336,9 @@ class Simulator:
 
     def quarter_wh(self, code: str, measurement_type: int, instant: datetime) -> int:
         """The simulated watt-hours of the quarter hour starting at UTC ``instant``."""
+        corrected = self.corrections.get(instant)
+        if corrected is not None:
+            return corrected
         local = instant.astimezone(HELSINKI)
         if code == SEED_METERING_POINT and measurement_type == CONSUMPTION:
             fixed = _seed_fall_day_wh(instant)
@@ -349,7 +363,7 @@ class Simulator:
         values: dict[datetime, int] = {}
         instant = begin
         while instant < end:
-            if instant not in self.missing:
+            if instant not in self.missing and instant not in self.absent:
                 values[instant] = self.quarter_wh(code, measurement_type, instant)
             instant += QUARTER
         return values
@@ -403,6 +417,9 @@ class Simulator:
         instant = first
         while instant < end:
             quarters = [instant + QUARTER * i for i in range(int(step_delta / QUARTER))]
+            if self.absent.intersection(quarters):
+                instant += step_delta
+                continue
             if quarters[-1] >= available_until or self.missing.intersection(quarters):
                 wh = None
             else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.meltano_project import STATE_ID, MeltanoRunner
 from tests.servers import InfluxDB1, influxdb1_binary
-from tests.simulator import SEED_METERING_POINT, Fault, Simulator, local_midnight_utc
+from tests.simulator import HELSINKI, SEED_METERING_POINT, Fault, Simulator, local_midnight_utc
 
 UTC = timezone.utc
 MEASUREMENT = "electricity_consumption"
@@ -68,14 +68,15 @@ def test_first_sync_then_incremental_then_nothing_new(
     assert len(first) == 2 * 96 + 48
     assert bookmark(meltano) == datetime(2025, 6, 10, 8, 45, tzinfo=UTC)
 
-    # Six more hours arrive: the next run asks from the bookmark less the 2-hour lookback.
+    # Six more hours arrive: the next run asks, once, from local midnight of the day of the
+    # bookmark less the 2-hour lookback.
     simulator.available_until = datetime(2025, 6, 10, 15, 0, tzinfo=UTC)
     simulator.clear_log()
     assert_ok(meltano.run_pipeline(env=env))
     starts = [r.params["start"] for r in simulator.requests("meterdata")]
     assert len(starts) == 1
-    assert datetime.fromisoformat(starts[0]).astimezone(UTC) == datetime(
-        2025, 6, 10, 6, 45, tzinfo=UTC
+    assert datetime.fromisoformat(starts[0]).astimezone(UTC) == local_midnight_utc(
+        date(2025, 6, 10)
     )
     second = stored(influxdb1, influx_database)
     assert second == expected(simulator, start, simulator.available_until)
@@ -135,13 +136,15 @@ def test_outage_catch_up_fetches_every_missed_day(meltano, simulator, influxdb1,
     simulator.available_until = now.replace(minute=now.minute - now.minute % 15)
     old = simulator.available_until - timedelta(days=14)
     _set_bookmark(meltano, old)
-    # No start_date: its default (now - 7 days) must not cut the 14 missed days short.
+    # No start_date: its default (now - 7 days) must not cut the 14 missed days short. The state
+    # (of an earlier version: only the bookmark) also makes this run re-read the settlement
+    # window, the 7 local days before the bookmark's day.
     assert_ok(meltano.run_pipeline())
     points = stored(influxdb1, influx_database)
-    first = old - timedelta(hours=2)
+    first = local_midnight_utc(old.astimezone(HELSINKI).date() - timedelta(days=7))
     assert min(points) == first
     assert points == expected(simulator, first, simulator.available_until)
-    assert len(points) == 14 * 96 + 8
+    assert len(points) == (simulator.available_until - first) // timedelta(minutes=15)
     assert bookmark(meltano) == simulator.available_until - timedelta(minutes=15)
 
 

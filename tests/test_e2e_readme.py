@@ -100,14 +100,11 @@ def test_schedule_run_and_state_commands(meltano, simulator, influxdb1, influx_d
     assert_ok(listed)
     assert STATE_ID in listed.stdout.split()
     state = meltano.state()
-    partitions = state["singer_state"]["bookmarks"]["consumption"]["partitions"]
-    assert partitions == [
-        {
-            "context": {"metering_point": SEED_METERING_POINT},
-            "replication_key": "timestamp",
-            "replication_key_value": "2025-06-01T20:45:00+00:00",
-        }
-    ]
+    [partition] = state["singer_state"]["bookmarks"]["consumption"]["partitions"]
+    assert partition["context"] == {"metering_point": SEED_METERING_POINT}
+    assert partition["replication_key"] == "timestamp"
+    assert partition["replication_key_value"] == "2025-06-01T20:45:00+00:00"
+    assert list(partition["days"]) == ["2025-06-01"]  # the settlement window's day marks
 
 
 def test_moving_state_to_a_shared_backend_keeps_the_bookmark(meltano, simulator, tmp_path):
@@ -124,8 +121,8 @@ def test_moving_state_to_a_shared_backend_keeps_the_bookmark(meltano, simulator,
     simulator.clear_log()
     assert_ok(meltano.run_pipeline(env={**env, **shared}))
     [request] = simulator.requests("meterdata")
-    assert datetime.fromisoformat(request.params["start"]).astimezone(UTC) == datetime(
-        2025, 6, 1, 18, 45, tzinfo=UTC
+    assert datetime.fromisoformat(request.params["start"]).astimezone(UTC) == local_midnight_utc(
+        date(2025, 6, 1)
     )
     assert list((tmp_path / "shared-state").rglob("*.json"))
     moved = json.loads(meltano("state", "get", STATE_ID, env=shared).stdout)
@@ -143,7 +140,7 @@ def test_readme_influxql_daily_and_monthly_totals(meltano, simulator, influxdb1,
     start, stop = (local_midnight_utc(d) for d in OCTOBER)
     simulator.available_until = stop
     assert_ok(meltano.run_pipeline(env=window(*OCTOBER)))
-    daily_query, monthly_query = _readme_influxql()
+    daily_query, monthly_query = [q for q in _readme_influxql() if "electricity_consumption" in q]
     daily = influxdb1.query(daily_query, influx_database)[0]["values"]
     assert len(daily) == 31
     for epoch, kwh in daily:

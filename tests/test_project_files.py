@@ -280,5 +280,11 @@ def test_grafana_provisioning_points_at_the_compose_influxdb():
     assert datasource["url"] == "http://influxdb:8086"
     dashboard = json.loads((REPO_ROOT / "grafana/dashboards/electricity.json").read_text())
     queries = [t["query"] for p in dashboard["panels"] for t in p["targets"]]
-    assert all('r._measurement == "electricity_consumption"' in q for q in queries)
+    written = plugin_definition("target-influxdb")["config"]["measurements"]
+    measurements = {written["consumption"], written["daily_totals"]}
+    assert measurements == {"electricity_consumption", "electricity_daily"}
+    assert all(any(f'r._measurement == "{m}"' in q for m in measurements) for q in queries)
+    daily = [q for q in queries if '"electricity_daily"' in q]
+    assert any('r._field == "kwh"' in q for q in daily)  # the daily kWh panel
+    assert any("not r.complete" in q for q in daily)  # the incomplete days panel
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {datasource["uid"]}

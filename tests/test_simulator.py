@@ -28,6 +28,7 @@ from tests.simulator import (
 )
 
 UTC = timezone.utc
+QUARTER_HOUR = timedelta(minutes=15)
 
 
 def refresh(sim: Simulator, token: str, scope: str = API_SCOPE) -> requests.Response:
@@ -486,6 +487,36 @@ def test_missing_quarters_are_null_holes_left_out_of_sum_and_truth(simulator):
     assert len(truth) == 7
     hourly = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T08:00:00", "PT1H"))
     assert [v["quantity"] is None for v in hourly] == [True, False]
+
+
+def test_absent_quarters_are_left_out_and_the_sum_agrees_with_what_is_listed(simulator):
+    gone = datetime(2025, 6, 10, 3, 15, tzinfo=UTC)  # 06:15 local
+    simulator.absent = {gone}
+    answer = meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T08:00:00")
+    values = tsv(answer)
+    assert [v["time"] for v in values] == [
+        f"2025-06-10T{h:02d}:{m:02d}:00" for h in (6, 7) for m in (0, 15, 30, 45)
+        if (h, m) != (6, 15)
+    ]  # fmt: skip
+    assert all(v["quantity"] is not None for v in values)
+    total = answer.json(parse_float=Decimal)["getconsumptionsresult"]["consumptiondata"]["sum"]
+    assert total["quantity"] == sum(v["quantity"] for v in values)
+    assert gone not in simulator.truth(SEED_METERING_POINT, gone, gone + timedelta(hours=1))
+    hourly = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T08:00:00", "PT1H"))
+    assert [v["time"] for v in hourly] == ["2025-06-10T07:00:00"]  # the hour with the gap too
+
+
+def test_corrections_are_served_summed_into_hours_and_part_of_the_truth(simulator):
+    instant = datetime(2025, 6, 10, 3, 15, tzinfo=UTC)  # 06:15 local
+    before = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T07:00:00", "PT1H"))
+    simulator.corrections = {instant: 777}
+    quarters = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T07:00:00"))
+    assert quarters[1] == {"time": "2025-06-10T06:15:00", "quantity": Decimal("0.777"),
+                           "unit": "kWh"}  # fmt: skip
+    hourly = tsv(meterdata(simulator, "2025-06-10T06:00:00", "2025-06-10T07:00:00", "PT1H"))
+    assert hourly[0]["quantity"] == sum(v["quantity"] for v in quarters)
+    assert hourly[0]["quantity"] != before[0]["quantity"]
+    assert simulator.truth(SEED_METERING_POINT, instant, instant + QUARTER_HOUR) == {instant: 777}
 
 
 def test_edit_values_changes_the_series_but_not_the_sum(simulator):

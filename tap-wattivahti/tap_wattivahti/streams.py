@@ -1,14 +1,36 @@
-"""The ``consumption`` and ``production`` streams: windows, resolution choice, records, bookmarks.
+"""The streams: ``consumption`` and ``production`` (one record per period) and ``daily_totals``.
 
-Per metering point (one partition each) the stream walks request windows in time order and
-emits records sorted by UTC instant, so the bookmark advances as records flow and a stopped run
-resumes where it stopped.
+**Range.** Per metering point (one partition each) a run fetches whole local days: from local
+midnight of the day of the bookmark minus ``lookback_hours`` (without a bookmark: ``start_date``,
+else local midnight ``initial_sync_days`` ago) up to now. When the settlement re-read is due
+(``correction_days`` > 0 and the last one, kept in state, is ``correction_interval_hours`` old)
+the range starts at local midnight ``correction_days`` days before the bookmark's day instead
+(never before ``start_date``). A run whose range covers that window, like a first run, counts as
+a re-read.
 
-Resolution ``auto`` — 15-minute values wherever they exist, hourly values elsewhere, never both
+**Emission** (see :mod:`tap_wattivahti.settlement`). Day by day, in UTC order, a day fetched from
+its midnight is compared with the mark kept for it: unchanged, only the values after the bookmark
+are emitted; changed (a fill, a correction), the whole day is emitted again. ``null`` and absent
+periods are never emitted and never stop the values after them: the bookmark is the newest value.
+The SDK's bookmark is the last record's ``timestamp``: while a changed older day is re-emitted it
+is briefly behind, so a run stopped right then (and a STATE sent then) only makes the next run
+fetch more, never less; a re-read that re-emits an older day and nothing newer repeats the newest
+value last, so a finished run leaves the bookmark at the newest value. A day's mark is written
+after its records, so a stopped run never claims a day it did not emit.
+
+**Missing periods.** Each local day has a grid (:func:`tap_wattivahti.timeutil.day_grid`); a grid
+period with no value is missing. Once per run and partition, one WARNING names the missing spans
+before the newest value in local time; later ones are the usual not-yet-measured tail (INFO). A
+day whose mark still counts missing periods when it leaves the settlement window is named too:
+it is not asked again.
+
+**Resolution** ``auto`` — 15-minute values wherever they exist, hourly values elsewhere, never both
 for one period — costs about one request per window:
 
-* a window already known to lie after the meter's first 15-minute value asks ``PT15MIN`` only,
-  one known to lie before it asks ``PT1H`` only;
+* a window after the meter's first 15-minute value asks ``PT15MIN`` only, one before it (or, on
+  the local day of the run's end, after a probe of that same day found none) asks ``PT1H`` only.
+  What is known is kept in the partition's state, so an incremental run costs one request and a
+  meter that switches later is noticed by at most one probe per local day;
 * otherwise the window asks ``PT15MIN`` first. Values from its start: done. Values from a later
   instant S: the switch is in this window, so ``PT1H`` is asked for ``[start, S)`` and only hours
   that end by S are kept (an hour overlapping the first quarter hour would double it). No values:
@@ -16,36 +38,75 @@ for one period — costs about one request per window:
   day of a window with ``PT15MIN``) finds the first one with 15-minute values, so a multi-year
   hourly history costs a logarithmic number of probes instead of a second request per window.
 
-Nulls: a ``null`` quantity (not measured yet, or missing) is never emitted and the partition
-stops at the first one, so the bookmark never passes it and a later run fetches it again. A null
-followed by real values (a hole rather than the usual tail) is logged as a warning naming it.
+**Integrity.** For each answer, the sum of the values kept is compared with the API's own
+``sum.quantity``; a difference is logged with what was left out and why (INFO when the rules
+above explain it, WARNING otherwise). Values the API sent that cannot be placed (a time in the
+spring gap, sent too often, outside the window) are named in one WARNING per answer.
 
-Integrity: for each answer, the sum of the emitted values is compared with the API's own
-``sum.quantity``; when they differ both are logged with what was held back and why (INFO when
-the difference is fully explained by the rules above, WARNING otherwise).
+**daily_totals.** The meter streams summarise every ended local day that a run fetched whole, up
+to the day of the newest value (later days are not measured yet), from the answers they already
+have (expected grid, values, missing periods, kWh), and hand the summaries to the
+``daily_totals`` stream, which the tap syncs after them. It keeps its own marks
+(a fingerprint per day in the settlement window, per metering point and kind) and emits a day
+when it is new or its summary changed. Its state is written after its own records, so a run
+stopped between the meter streams and ``daily_totals`` emits those days at the next run that
+fetches them whole again: the next due settlement re-read at the latest.
 """
 
 from __future__ import annotations
 
 import logging
 import typing as t
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_wattivahti.client import HOURLY, QUARTER_HOURLY, Answer, WattiVahtiStream
-from tap_wattivahti.timeutil import UTC, local_midnight, plan_windows
+from tap_wattivahti.settlement import (
+    DayMark,
+    DaySummary,
+    Memory,
+    Value,
+    fingerprint,
+    first_kept_day,
+    is_due,
+    record_fingerprint,
+    values_to_emit,
+    window_start,
+)
+from tap_wattivahti.timeutil import (
+    HOUR,
+    QUARTER,
+    UTC,
+    Period,
+    collapse,
+    day_grid,
+    describe_span,
+    local_days,
+    local_midnight,
+    local_text,
+    plan_windows,
+)
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from singer_sdk.helpers.types import Context
 
-PERIOD = {QUARTER_HOURLY: timedelta(minutes=15), HOURLY: timedelta(hours=1)}
+    from tap_wattivahti.tap import Settings, TapWattiVahti
+
+PERIOD = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
+#: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
+MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
+KINDS = ("consumption", "production")
 _AUTO = "auto"
 _PROBE_SPAN = timedelta(days=1)
+_MAX_EXAMPLES = 5
+_MAX_SPANS = 12
 
 
 def record_schema(quantity: str) -> dict[str, t.Any]:
@@ -77,14 +138,67 @@ def record_schema(quantity: str) -> dict[str, t.Any]:
     ).to_dict()
 
 
+DAILY_SCHEMA = th.PropertiesList(
+    th.Property("metering_point", th.StringType, required=True, description="Metering point code."),
+    th.Property(
+        "kind",
+        th.StringType,
+        required=True,
+        allowed_values=list(KINDS),
+        description="consumption or production.",
+    ),
+    th.Property("date", th.DateType, required=True, description="The local date."),
+    th.Property(
+        "day_start",
+        th.DateTimeType,
+        required=True,
+        description="Local midnight at the start of the day, as a UTC instant.",
+    ),
+    th.Property(
+        "resolution",
+        th.StringType,
+        required=True,
+        allowed_values=[QUARTER_HOURLY, HOURLY, MIXED],
+        description=f"Length of the day's periods; {MIXED} on the day a meter switched.",
+    ),
+    th.Property(
+        "expected_periods",
+        th.IntegerType,
+        required=True,
+        description="Periods the day must have: 96 (92, 100 on DST days) or 24 (23, 25).",
+    ),
+    th.Property("periods", th.IntegerType, required=True, description="Periods with a value."),
+    th.Property(
+        "missing_periods",
+        th.IntegerType,
+        required=True,
+        description="Periods of the day that WattiVahti left null or left out.",
+    ),
+    th.Property("kwh", th.NumberType, required=True, description="Sum of the day's values."),
+    th.Property(
+        "complete", th.BooleanType, required=True, description="True when nothing is missing."
+    ),
+).to_dict()
+
+
 @dataclass
 class _SwitchKnowledge:
-    """What this run learned about where one meter's 15-minute values begin."""
+    """What is known about where one meter's 15-minute values begin."""
 
     #: 15-minute values exist at this instant (and so from here on).
     quarters_from: datetime | None = None
     #: No 15-minute values before this instant.
     hourly_until: datetime | None = None
+
+    @classmethod
+    def recalled(cls, memory: Memory, stop: datetime, settings: Settings) -> _SwitchKnowledge:
+        """What earlier runs learned; a probe on the local day of ``stop`` holds until ``stop``."""
+        knowledge = cls(memory.quarters_from, memory.hourly_until)
+        until = knowledge.hourly_until
+        zone = settings.zone
+        if until is not None and until.astimezone(zone).date() == stop.astimezone(zone).date():
+            knowledge.saw_none_before(stop)
+        return knowledge
 
     def saw_quarters(self, instant: datetime) -> None:
         if self.quarters_from is None or instant < self.quarters_from:
@@ -95,17 +209,39 @@ class _SwitchKnowledge:
             self.hourly_until = instant
 
 
-@dataclass
-class _Cursor:
-    """Where one partition's emission stands: the last instant emitted, or the null it hit."""
+@dataclass(frozen=True)
+class _Plan:
+    """One partition's run: ``[start, stop)``, the bookmark, and whether it re-reads the window."""
 
-    last: datetime | None = None
-    stopped_at: datetime | None = None
+    start: datetime
+    stop: datetime
+    bookmark: datetime | None
+    settles: bool
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The values of one request window in UTC order, and where its grid turns quarter-hourly."""
+
+    values: list[Value]
+    quarters_from: datetime | None
+
+
+@dataclass
+class _Progress:
+    """What one partition's run has emitted and seen so far."""
+
+    last_emitted: datetime | None = None
+    newest: Value | None = None
+    missing: list[Period] = field(default_factory=list)
+    changed: list[date] = field(default_factory=list)
+    summaries: list[DaySummary] = field(default_factory=list)
 
 
 @dataclass
 class _Held:
-    """Values of one answer that were not emitted, by reason (for the sum check)."""
+    """Values of one answer that were not kept, by reason (for the sum check)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     sums: dict[str, Decimal] = field(default_factory=dict)
@@ -125,30 +261,31 @@ class _Held:
         )
 
 
-class MeterDataStream(WattiVahtiStream):
+class _Settled(Stream):
+    """A stream whose records come in order per partition, so the bookmark advances as they
+    flow (an interrupted run resumes), except that a changed day of the settlement window is
+    emitted again, before the bookmark (the SDK would call that unsorted)."""
+
+    @property
+    @override
+    def is_sorted(self) -> bool:
+        """True: in order per partition."""
+        return True
+
+    @property
+    @override
+    def check_sorted(self) -> bool:
+        """False: a changed day comes again, before the bookmark."""
+        return False
+
+
+class MeterDataStream(_Settled, WattiVahtiStream):
     """A stream of one ``measurementType``: one record per period and metering point."""
 
     primary_keys = ("metering_point", "timestamp")
     replication_key = "timestamp"
     #: Prefix of the quantity fields: ``consumption`` → ``consumption_kwh``, ``consumption_wh``.
     quantity_name: t.ClassVar[str]
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """Create the stream; switch knowledge is kept per metering point for this run."""
-        super().__init__(*args, **kwargs)
-        self._switches: dict[str, _SwitchKnowledge] = {}
-
-    @property
-    @override
-    def is_sorted(self) -> bool:
-        """Records come in UTC order per partition: the bookmark advances as they flow."""
-        return True
-
-    @property
-    @override
-    def check_sorted(self) -> bool:
-        """Off: the lookback deliberately re-reads a little before the bookmark."""
-        return False
 
     @property
     @override
@@ -162,56 +299,241 @@ class MeterDataStream(WattiVahtiStream):
         return value
 
     # ------------------------------------------------------------------ the range to sync
-    def sync_range(self, context: Context) -> tuple[datetime, datetime]:
-        """``[start, stop)`` for a partition.
-
-        With a bookmark: bookmark minus ``lookback_hours``. Without: ``start_date``, else local
-        midnight ``initial_sync_days`` ago. Stop: ``end_date`` or now, never in the future.
-        """
+    def sync_plan(self, context: Context, memory: Memory) -> _Plan:
+        """The range of one partition's run and whether it re-reads the settlement window."""
         settings = self.settings
+        zone = settings.zone
         now = datetime.now(UTC)
-        now = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
-        stop = min(settings.end_date or now, now)
-        bookmark = self.get_context_state(context).get("replication_key_value")
-        starting = self.get_starting_timestamp(context) if bookmark else None
-        if starting is not None:
-            start = starting - settings.lookback
-            origin = f"bookmark {starting.isoformat()} minus the lookback"
+        floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        stop = min(settings.end_date or floor, floor)
+        has_bookmark = bool(self.get_context_state(context).get("replication_key_value"))
+        bookmark = self.get_starting_timestamp(context) if has_bookmark else None
+        settles = True
+        if bookmark is not None:
+            start = local_midnight((bookmark - settings.lookback).astimezone(zone).date(), zone)
+            origin = f"the day of the bookmark {bookmark.isoformat()} minus the lookback"
+            window = window_start(bookmark, zone, settings.correction_days)
+            if settings.start_date is not None:  # never before the first instant to sync
+                window = max(window, settings.start_date)
+            due = is_due(
+                memory.settled_at, now, settings.correction_interval, settings.correction_days
+            )
+            if due and window < start:
+                start = window
+                origin = f"settlement re-read, {settings.correction_days} days before the bookmark"
+            settles = settings.correction_days > 0 and start <= window
         elif settings.start_date is not None:
             start = settings.start_date
             origin = "start_date (no bookmark)"
         else:
-            today = now.astimezone(settings.zone).date()
-            start = local_midnight(
-                today - timedelta(days=settings.initial_sync_days), settings.zone
-            )
+            today = now.astimezone(zone).date()
+            start = local_midnight(today - timedelta(days=settings.initial_sync_days), zone)
             origin = f"{settings.initial_sync_days} days ago (no bookmark, no start_date)"
         self.logger.info(
             "Metering point %s: %s from %s (%s) to %s.",
             context["metering_point"],
             self.name,
-            start.isoformat(),
+            local_text(start, zone),
             origin,
-            stop.isoformat(),
+            local_text(stop, zone),
         )
-        return start, stop
+        return _Plan(start, stop, bookmark, settles, now)
 
     # ------------------------------------------------------------------ records
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        """Records of one partition in UTC order, window by window, up to the first null."""
+        """Records of one partition in UTC order, day by day (see the module docstring)."""
         assert context is not None
         code = str(context["metering_point"])
-        start, stop = self.sync_range(context)
         settings = self.settings
-        windows = plan_windows(start, stop, settings.zone, settings.window_days)
-        knowledge = self._switches.setdefault(code, _SwitchKnowledge())
-        cursor = _Cursor()
-        for index in range(len(windows)):
-            for answer, keep_before in self._answers(context, windows, index, knowledge):
-                yield from self._emit(code, answer, cursor, keep_before)
-                if cursor.stopped_at is not None:
-                    return
+        memory = Memory(self.get_context_state(context))
+        plan = self.sync_plan(context, memory)
+        knowledge = _SwitchKnowledge.recalled(memory, plan.stop, settings)
+        windows = plan_windows(plan.start, plan.stop, settings.zone, settings.window_days)
+        marks = memory.marks()
+        progress = _Progress()
+        for index, (start, stop) in enumerate(windows):
+            window = self._fetch_window(context, windows, index, knowledge)
+            by_day: dict[date, list[Value]] = {}
+            for value in window.values:
+                by_day.setdefault(value.instant.astimezone(settings.zone).date(), []).append(value)
+            for day in local_days(start, stop, settings.zone):
+                span = (start, stop)
+                yield from self._settle_day(code, day, span, window, by_day.get(day, []),
+                                            plan, marks, memory, progress)  # fmt: skip
+        newest = progress.newest
+        if progress.last_emitted is not None and newest and progress.last_emitted < newest.instant:
+            yield self._record(code, newest)  # the bookmark stays at the newest value
+            progress.last_emitted = newest.instant
+        if settings.resolution == _AUTO:
+            memory.remember_switch(knowledge.quarters_from, knowledge.hourly_until)
+        if plan.settles:
+            memory.settled_at = plan.now
+        self._finish(code, plan, memory, progress)
+
+    def _settle_day(
+        self,
+        code: str,
+        day: date,
+        span: tuple[datetime, datetime],
+        window: _Window,
+        values: list[Value],
+        plan: _Plan,
+        marks: dict[date, DayMark],
+        memory: Memory,
+        progress: _Progress,
+    ) -> Iterator[dict[str, t.Any]]:
+        """Emit what is new or changed of one local day; mark and summarise the day."""
+        zone = self.settings.zone
+        day_start = local_midnight(day, zone)
+        day_stop = local_midnight(day + timedelta(days=1), zone)
+        begin, end = max(day_start, span[0]), min(day_stop, span[1])
+        grid = [p for p in day_grid(day, zone, window.quarters_from) if begin <= p.start < end]
+        real = [value for value in values if value.quantity is not None]
+        present = {value.instant for value in real}
+        missing = [period for period in grid if period.start not in present]
+        progress.missing.extend(missing)
+        whole = begin == day_start
+        if whole:
+            emit, changed = values_to_emit(real, plan.bookmark, marks.get(day))
+        else:  # a day cut by start_date: no mark, only what is new
+            emit = [v for v in real if plan.bookmark is None or v.instant > plan.bookmark]
+            changed = False
+        if changed and day in marks:
+            progress.changed.append(day)
+        for value in emit:
+            yield self._record(code, value)
+            progress.last_emitted = value.instant
+        if real and (progress.newest is None or real[-1].instant > progress.newest.instant):
+            progress.newest = real[-1]
+        if not whole:
+            return
+        memory.mark(day, DayMark(fingerprint(real), len(missing)))
+        if end == day_stop:
+            progress.summaries.append(
+                DaySummary(
+                    day=day,
+                    day_start=day_start,
+                    resolution=_resolution_of(grid),
+                    expected_periods=len(grid),
+                    periods=len(real),
+                    missing_periods=len(missing),
+                    kwh=sum((value.quantity or Decimal(0) for value in real), Decimal(0)),
+                )
+            )
+
+    def _record(self, code: str, value: Value) -> dict[str, t.Any]:
+        quantity = value.quantity or Decimal(0)
+        return {
+            "metering_point": code,
+            "timestamp": value.instant.isoformat(),
+            "resolution": value.resolution,
+            f"{self.quantity_name}_kwh": float(quantity),
+            f"{self.quantity_name}_wh": float(quantity * 1000),
+        }
+
+    def _finish(self, code: str, plan: _Plan, memory: Memory, progress: _Progress) -> None:
+        """Report what is missing and changed, drop marks that left the window, hand over totals."""
+        settings = self.settings
+        zone = settings.zone
+        newest = progress.newest
+        if progress.changed:
+            self.logger.info(
+                "Metering point %s: %d day(s) of %s changed in WattiVahti since they were "
+                "emitted (filled or corrected) and were emitted again: %s.",
+                code,
+                len(progress.changed),
+                self.name,
+                ", ".join(day.isoformat() for day in progress.changed),
+            )
+        holes = [p for p in progress.missing if newest is not None and p.start < newest.instant]
+        if holes and newest is not None:
+            self._report_holes(code, holes, newest)
+        if newest is not None and len(holes) < len(progress.missing):
+            self.logger.info(
+                "Metering point %s: %s values are available up to %s.",
+                code,
+                self.name,
+                local_text(newest.instant, zone),
+            )
+        bookmark = progress.last_emitted or plan.bookmark
+        keep_from = None
+        if bookmark is not None:
+            keep_from = first_kept_day(
+                max(bookmark, plan.bookmark or bookmark),
+                zone,
+                settings.correction_days,
+                settings.lookback,
+            )
+            left = {day: m for day, m in memory.forget_before(keep_from).items() if m.missing}
+            if left:
+                self.logger.warning(
+                    "Metering point %s: %s of %s left the settlement window (correction_days "
+                    "= %d) with periods still missing and will not be asked again. If "
+                    "WattiVahti fills them later, load those days with a bounded backfill "
+                    "(README: Missing data).",
+                    code,
+                    self.name,
+                    ", ".join(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
+                    settings.correction_days,
+                )
+        daily = self.tap.streams.get(DailyTotalsStream.name)
+        if isinstance(daily, DailyTotalsStream):
+            # Days after the newest value's day are not measured yet (or never: a meter that
+            # produces nothing): they get a total once a value on or after them arrives.
+            last_day = newest.instant.astimezone(zone).date() if newest else None
+            summaries = [s for s in progress.summaries if last_day and s.day <= last_day]
+            daily.collect(code, self.name, summaries, keep_from)
+
+    def _report_holes(self, code: str, holes: list[Period], newest: Value) -> None:
+        zone = self.settings.zone
+        spans = collapse(holes)
+        named = [describe_span(span, zone) for span in spans[:_MAX_SPANS]]
+        if len(spans) > _MAX_SPANS:
+            rest = spans[_MAX_SPANS:]
+            named.append(f"and {len(rest)} more span(s) of {sum(len(s) for s in rest)} period(s)")
+        self.logger.warning(
+            "Metering point %s: %d %s period(s) before the newest value (%s) are missing in "
+            "WattiVahti (null or left out of its answers): %s. The values after them were "
+            "emitted; the missing ones are asked again by every settlement re-read while they "
+            "are within correction_days (%d) of the bookmark, and show in daily_totals as "
+            "incomplete days.",
+            code,
+            len(holes),
+            self.name,
+            local_text(newest.instant, zone),
+            ", ".join(named),
+            self.settings.correction_days,
+        )
+
+    # ------------------------------------------------------------------ requests
+    def _fetch_window(
+        self,
+        context: Context,
+        windows: list[tuple[datetime, datetime]],
+        index: int,
+        knowledge: _SwitchKnowledge,
+    ) -> _Window:
+        """Fetch window ``index``: its values in UTC order and the grid switch."""
+        code = str(context["metering_point"])
+        answers, quarters_from = self._answers(context, windows, index, knowledge)
+        values: list[Value] = []
+        for answer, keep_before in answers:
+            held = _Held()
+            self._report_rejected(code, answer, held)
+            kept = Decimal(0)
+            period = PERIOD[answer.resolution]
+            for reading in answer.placement.readings:
+                if keep_before is not None and reading.instant + period > keep_before:
+                    held.add("overlapping the first 15-minute value", reading.quantity)
+                    continue
+                if values and reading.instant <= values[-1].instant:
+                    held.add("already taken from an earlier answer", reading.quantity)
+                    continue
+                values.append(Value(reading.instant, reading.quantity, answer.resolution))
+                kept += reading.quantity or Decimal(0)
+            self._check_sum(code, answer, kept, held)
+        return _Window(values, quarters_from)
 
     def _answers(
         self,
@@ -219,39 +541,37 @@ class MeterDataStream(WattiVahtiStream):
         windows: list[tuple[datetime, datetime]],
         index: int,
         knowledge: _SwitchKnowledge,
-    ) -> Iterator[tuple[Answer, datetime | None]]:
-        """The answers that cover window ``index``, in time order, each with its overlap limit.
+    ) -> tuple[list[tuple[Answer, datetime | None]], datetime | None]:
+        """The answers that cover window ``index``, in time order, each with its overlap limit,
+        and where the window's grid turns quarter-hourly (``None``: hourly throughout).
 
         The limit (the first 15-minute instant) drops hourly periods that would end after it.
         """
         start, stop = windows[index]
         resolution = self.settings.resolution
         if resolution != _AUTO:
-            yield self.fetch(context, resolution, start, stop), None
-            return
+            quarters_from = start if resolution == QUARTER_HOURLY else None
+            return [(self.fetch(context, resolution, start, stop), None)], quarters_from
         if knowledge.quarters_from is not None and knowledge.quarters_from <= start:
-            yield self.fetch(context, QUARTER_HOURLY, start, stop), None
-            return
+            return [(self.fetch(context, QUARTER_HOURLY, start, stop), None)], start
         if knowledge.hourly_until is not None and stop <= knowledge.hourly_until:
-            yield self.fetch(context, HOURLY, start, stop), None
-            return
+            return [(self.fetch(context, HOURLY, start, stop), None)], None
         quarters = self.fetch(context, QUARTER_HOURLY, start, stop)
         readings = quarters.placement.readings
         if not readings:
             knowledge.saw_none_before(stop)
             self._probe(context, windows, index + 1, knowledge)
-            yield self.fetch(context, HOURLY, start, stop), None
-            return
+            return [(self.fetch(context, HOURLY, start, stop), None)], None
         first = readings[0].instant
         knowledge.saw_quarters(first)
-        if first - start >= PERIOD[HOURLY]:
-            self.logger.info(
-                "Metering point %s: 15-minute values begin at %s; hourly values before.",
-                context["metering_point"],
-                first.isoformat(),
-            )
-            yield self.fetch(context, HOURLY, start, first), first
-        yield quarters, None
+        if first - start < HOUR:
+            return [(quarters, None)], start
+        self.logger.info(
+            "Metering point %s: 15-minute values begin at %s; hourly values before.",
+            context["metering_point"],
+            first.isoformat(),
+        )
+        return [(self.fetch(context, HOURLY, start, first), first), (quarters, None)], first
 
     def _probe(
         self,
@@ -266,6 +586,8 @@ class MeterDataStream(WattiVahtiStream):
         they exist, exist for every later period, so the answers are monotonic.
         """
         low, high = begin, len(windows)
+        if low >= high:
+            return
         while low < high:
             middle = (low + high) // 2
             start, stop = windows[middle]
@@ -284,86 +606,59 @@ class MeterDataStream(WattiVahtiStream):
             f", some from {knowledge.quarters_from.isoformat()}" if knowledge.quarters_from else "",
         )
 
-    def _emit(
-        self, code: str, answer: Answer, cursor: _Cursor, keep_before: datetime | None
-    ) -> Iterator[dict[str, t.Any]]:
-        """Records of one answer in UTC order, then the sum check of what was emitted."""
-        held = _Held()
-        for rejected in answer.placement.rejected:
-            self.logger.warning(
-                "Metering point %s: the value at %s (%s kWh) %s; not emitted.",
-                code,
-                rejected.time,
-                rejected.quantity,
-                rejected.reason,
-            )
-            held.add(f"rejected ({rejected.reason})", rejected.quantity)
-            held.unexplained = True
-        emitted = Decimal(0)
-        readings = answer.placement.readings
-        period = PERIOD[answer.resolution]
-        for position, reading in enumerate(readings):
-            if keep_before is not None and reading.instant + period > keep_before:
-                held.add("overlapping the first 15-minute value", reading.quantity)
-                continue
-            if cursor.last is not None and reading.instant <= cursor.last:
-                held.add("already emitted from an earlier answer", reading.quantity)
-                continue
-            if reading.quantity is None:
-                cursor.stopped_at = reading.instant
-                later = [r for r in readings[position + 1 :] if r.quantity is not None]
-                for value in later:
-                    held.add(f"after the null at {reading.instant.isoformat()}", value.quantity)
-                self._report_null(code, reading.instant, len(later))
-                break
-            cursor.last = reading.instant
-            emitted += reading.quantity
-            yield {
-                "metering_point": code,
-                "timestamp": reading.instant.isoformat(),
-                "resolution": answer.resolution,
-                f"{self.quantity_name}_kwh": float(reading.quantity),
-                f"{self.quantity_name}_wh": float(reading.quantity * 1000),
-            }
-        self._check_sum(code, answer, emitted, held)
-
-    def _report_null(self, code: str, instant: datetime, later_values: int) -> None:
-        if later_values:
-            self.logger.warning(
-                "Metering point %s: the %s value at %s is null but %d later value(s) are not. "
-                "Stopping this metering point at the null so the bookmark does not pass it; "
-                "the next run fetches again from there. If the hole never fills, move the "
-                "bookmark with `meltano state`.",
-                code,
-                self.name,
-                instant.isoformat(),
-                later_values,
-            )
-        else:
-            self.logger.info(
-                "Metering point %s: %s values are available up to %s.",
-                code,
-                self.name,
-                instant.isoformat(),
-            )
-
-    def _check_sum(self, code: str, answer: Answer, emitted: Decimal, held: _Held) -> None:
-        if answer.api_sum is None or answer.api_sum == emitted:
+    # ------------------------------------------------------------------ answer checks
+    def _report_rejected(self, code: str, answer: Answer, held: _Held) -> None:
+        """One WARNING for the values of an answer that could not be placed (a few named)."""
+        rejected = answer.placement.rejected
+        if not rejected:
             return
-        explained = not held.unexplained and emitted + held.total() == answer.api_sum
+        for value in rejected:
+            held.add(f"not placed ({value.reason})", value.quantity)
+        held.unexplained = True
+        examples = "; ".join(
+            f"{value.time} ({value.quantity} kWh) {value.reason}"
+            for value in rejected[:_MAX_EXAMPLES]
+        )
+        more = len(rejected) - _MAX_EXAMPLES
+        self.logger.warning(
+            "Metering point %s: %d value(s) of the %s %s answer for %s to %s could not be "
+            "placed at an instant of their own and were not emitted: %s%s.",
+            code,
+            len(rejected),
+            self.name,
+            answer.resolution,
+            answer.start.isoformat(),
+            answer.stop.isoformat(),
+            examples,
+            f"; and {more} more" if more > 0 else "",
+        )
+
+    def _check_sum(self, code: str, answer: Answer, kept: Decimal, held: _Held) -> None:
+        if answer.api_sum is None or answer.api_sum == kept:
+            return
+        explained = not held.unexplained and kept + held.total() == answer.api_sum
         self.logger.log(
             logging.INFO if explained else logging.WARNING,
-            "Sum check, metering point %s, %s %s %s to %s: the API's sum is %s kWh, the emitted "
-            "values sum to %s kWh. Not emitted: %s.",
+            "Sum check, metering point %s, %s %s %s to %s: the API's sum is %s kWh, the values "
+            "kept sum to %s kWh. Not kept: %s.",
             code,
             self.name,
             answer.resolution,
             answer.start.isoformat(),
             answer.stop.isoformat(),
             answer.api_sum,
-            emitted,
+            kept,
             held.describe() or "nothing (the difference is unexplained)",
         )
+
+
+def _resolution_of(grid: Sequence[Period]) -> str:
+    lengths = {period.length for period in grid}
+    if lengths == {HOUR}:
+        return HOURLY
+    if lengths == {QUARTER}:
+        return QUARTER_HOURLY
+    return MIXED
 
 
 class ConsumptionStream(MeterDataStream):
@@ -386,3 +681,77 @@ class ProductionStream(MeterDataStream):
     quantity_name = "production"
     schema = record_schema("production")
     selected_by_default = False
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The day summaries one meter stream handed over for one metering point."""
+
+    summaries: list[DaySummary]
+    keep_from: date | None
+
+
+class DailyTotalsStream(_Settled):
+    """One record per metering point, kind and ended local day a run fetched whole (up to the day
+    of the newest value).
+
+    Emitted when new or changed; built from what the selected meter streams fetched in the same
+    run (no request of its own), so the tap syncs it after them.
+    """
+
+    name = "daily_totals"
+    primary_keys = ("metering_point", "kind", "day_start")
+    replication_key = "day_start"
+    schema = DAILY_SCHEMA
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Create the stream; the meter streams hand it their summaries during the run."""
+        super().__init__(*args, **kwargs)
+        self._batches: dict[tuple[str, str], _Batch] = {}
+
+    @property
+    def tap(self) -> TapWattiVahti:
+        """The tap this stream belongs to (typed)."""
+        return t.cast("TapWattiVahti", self._tap)
+
+    @property
+    @override
+    def partitions(self) -> list[dict]:
+        """One partition per metering point and selected meter stream."""
+        kinds = [
+            stream.name
+            for stream in self.tap.streams.values()
+            if isinstance(stream, MeterDataStream) and stream.selected
+        ]
+        return [
+            {"metering_point": code, "kind": kind}
+            for code in self.tap.settings.metering_points
+            for kind in kinds
+        ]
+
+    def collect(
+        self, code: str, kind: str, summaries: list[DaySummary], keep_from: date | None
+    ) -> None:
+        """Take a meter stream's day summaries of one metering point."""
+        self._batches[(code, kind)] = _Batch(summaries, keep_from)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        """The partition's new or changed days, in order."""
+        if context is None:  # no partition: no meter stream is selected
+            return
+        code, kind = str(context["metering_point"]), str(context["kind"])
+        batch = self._batches.get((code, kind))
+        if batch is None:
+            return
+        memory = Memory(self.get_context_state(context))
+        marks = memory.marks()
+        for summary in batch.summaries:
+            record = summary.record(code, kind)
+            mark = DayMark(record_fingerprint(record), summary.missing_periods)
+            if marks.get(summary.day) == mark:
+                continue
+            yield record
+            memory.mark(summary.day, mark)
+        if batch.keep_from is not None:
+            memory.forget_before(batch.keep_from)

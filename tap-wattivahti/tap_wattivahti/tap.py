@@ -23,7 +23,7 @@ from typing_extensions import override
 from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
 from tap_wattivahti.client import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.errors import TapWattiVahtiError
-from tap_wattivahti.streams import ConsumptionStream, ProductionStream
+from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
@@ -54,6 +54,8 @@ class Settings:
     end_date: datetime | None
     initial_sync_days: int
     lookback: timedelta
+    correction_days: int
+    correction_interval: timedelta
     resolution: str
     window_days: int
     api_url: str
@@ -87,6 +89,14 @@ class Settings:
             end_date=end_date,
             initial_sync_days=int(config.get("initial_sync_days", 7)),
             lookback=timedelta(hours=float(config.get("lookback_hours", 2))),
+            correction_days=_not_negative(
+                config, "correction_days", 7, "days (0 turns the settlement re-read off)"
+            ),
+            correction_interval=timedelta(
+                hours=_not_negative(
+                    config, "correction_interval_hours", 24, "hours (0 re-reads on every run)"
+                )
+            ),
             resolution=str(config.get("resolution") or AUTO),
             window_days=int(config.get("window_days", 31)),
             api_url=str(config.get("api_url") or DEFAULT_API_URL).rstrip("/"),
@@ -169,6 +179,19 @@ def _instant_setting(config: Mapping[str, t.Any], name: str, zone: ZoneInfo) -> 
             f"2024-01-01 (local midnight) or 2024-01-01T00:00:00+02:00."
         )
         raise TapWattiVahtiError(msg) from None
+
+
+def _not_negative(config: Mapping[str, t.Any], name: str, default: int, unit: str) -> int:
+    value = config.get(name)
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    msg = (
+        f"The {name} setting is {value!r}: give a whole number of {unit}, 0 or more; the "
+        f"default is {default}."
+    )
+    raise TapWattiVahtiError(msg)
 
 
 PIPE_CLOSED = (
@@ -272,7 +295,31 @@ class TapWattiVahti(Tap):
             th.IntegerType(minimum=0),
             default=2,
             title="Lookback hours",
-            description="Hours before the bookmark to fetch again (late or corrected values).",
+            description=(
+                "Hours before the bookmark to fetch again (late or corrected values); a run "
+                "fetches from local midnight of the day that hour falls on."
+            ),
+        ),
+        th.Property(
+            "correction_days",
+            th.IntegerType,
+            default=7,
+            title="Correction days",
+            description=(
+                "The settlement window: local days before the bookmark's day that a due re-read "
+                "asks again, so values WattiVahti fills or corrects later are picked up (only "
+                "changed days are emitted again). 0 turns the re-read off."
+            ),
+        ),
+        th.Property(
+            "correction_interval_hours",
+            th.IntegerType,
+            default=24,
+            title="Correction interval hours",
+            description=(
+                "How often the settlement window is re-read (the last re-read is kept in the "
+                "state). 0 re-reads it on every run."
+            ),
         ),
         th.Property(
             "resolution",
@@ -411,8 +458,18 @@ class TapWattiVahti(Tap):
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
-        """The two streams: consumption (selected by default) and production."""
-        return [ConsumptionStream(self), ProductionStream(self)]
+        """consumption and daily_totals (selected by default), and production."""
+        return [ConsumptionStream(self), ProductionStream(self), DailyTotalsStream(self)]
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The SDK's streams (sorted by name), with daily_totals moved last: it totals the days
+        the meter streams fetched in the same run, so it must be synced after them."""
+        streams = super().streams
+        if DailyTotalsStream.name in streams and next(reversed(streams)) != DailyTotalsStream.name:
+            streams[DailyTotalsStream.name] = streams.pop(DailyTotalsStream.name)
+        return streams
 
     @classmethod
     @override

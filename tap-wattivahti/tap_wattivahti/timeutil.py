@@ -1,4 +1,5 @@
-"""Naive local wall-clock times → UTC instants, with the daylight-saving rules; request windows.
+"""Naive local wall-clock times → UTC instants, with the daylight-saving rules; request windows;
+the periods a local day must have, and missing periods named in local time.
 
 The API sends every period start as a NAIVE local time (Europe/Helsinki by default). Two days a
 year that is not enough to know the instant:
@@ -10,7 +11,11 @@ year that is not enough to know the instant:
   occurrence is taken from how often the naive time was seen, never from a position.
 
 Only instants inside the requested window count as candidates, so a window that starts or stops
-inside the repeated hour still places each value at its own instant. Everything here is pure.
+inside the repeated hour still places each value at its own instant.
+
+A local day's grid (:func:`day_grid`) is what it must hold: 96 quarter hours (92 on the spring
+day, 100 on the fall day), or 24 hours (23, 25), or on the day a meter switches, the whole hours
+that end by the first quarter hour and the quarter hours from it. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
+HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
+SPAN_DASH = "\u2013"  # an en dash between the start and the stop of a span
 
 
 @dataclass(frozen=True)
@@ -158,3 +166,90 @@ def plan_windows(
         windows.append((begin, end))
         begin = end
     return windows
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period of a grid: its start (UTC) and its length (an hour or a quarter hour)."""
+
+    start: datetime
+    length: timedelta
+
+    @property
+    def stop(self) -> datetime:
+        return self.start + self.length
+
+
+def local_days(start: datetime, stop: datetime, zone: ZoneInfo) -> list[date]:
+    """The local dates that ``[start, stop)`` touches, in order."""
+    if stop <= start:
+        return []
+    first = start.astimezone(zone).date()
+    last = (stop - timedelta(microseconds=1)).astimezone(zone).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_grid(day: date, zone: ZoneInfo, quarters_from: datetime | None) -> list[Period]:
+    """The periods local ``day`` must have, in time order.
+
+    ``quarters_from`` is where 15-minute values begin: ``None`` means hourly all day, an instant
+    at or before the day's midnight quarter-hourly all day. On the switch day the grid holds the
+    whole hours that end by the switch (an hour reaching past it would double the quarter hours
+    it covers), then the quarter hours from it (rounded up to a quarter hour from midnight).
+    """
+    begin, end = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    if quarters_from is None:
+        switch = end
+    else:
+        offset = max(quarters_from - begin, timedelta(0))
+        switch = min(begin - (-offset // QUARTER) * QUARTER, end)
+    periods: list[Period] = []
+    instant = begin
+    while instant + HOUR <= switch:
+        periods.append(Period(instant, HOUR))
+        instant += HOUR
+    instant = switch
+    while instant < end:
+        periods.append(Period(instant, QUARTER))
+        instant += QUARTER
+    return periods
+
+
+def collapse(periods: Iterable[Period]) -> list[list[Period]]:
+    """Consecutive periods (each starting where the previous one stops) grouped into spans."""
+    spans: list[list[Period]] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if spans and spans[-1][-1].stop == period.start:
+            spans[-1].append(period)
+        else:
+            spans.append([period])
+    return spans
+
+
+def describe_span(span: list[Period], zone: ZoneInfo) -> str:
+    """A span in local time with its size: ``2025-10-20 13:00``, an en dash, ``15:00 (8 quarter
+    hours)``.
+
+    The stop shows its date only when it differs from the start's; a time of the fall's repeated
+    hour carries its UTC offset, so both occurrences stay distinguishable.
+    """
+    start, stop = span[0].start, span[-1].stop
+    first = _clock(start, zone)
+    same_day = stop.astimezone(zone).date() == start.astimezone(zone).date()
+    last = _clock(stop, zone, with_date=not same_day)
+    hours = sum(1 for p in span if p.length == HOUR)
+    quarters = len(span) - hours
+    sizes = [
+        f"{count} {unit}{'' if count == 1 else 's'}"
+        for count, unit in ((hours, "hour"), (quarters, "quarter hour"))
+        if count
+    ]
+    return f"{first}{SPAN_DASH}{last} ({' and '.join(sizes)})"
+
+
+def _clock(instant: datetime, zone: ZoneInfo, *, with_date: bool = True) -> str:
+    local = instant.astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+    if len(candidate_instants(local.replace(tzinfo=None), zone)) > 1:
+        text += local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    return text

@@ -201,7 +201,7 @@ def test_overlapping_runs_share_the_token_file_without_losing_it(
     ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
-    assert [out.count('"type":"RECORD"') for out, _ in outputs] == [96, 96]
+    assert [out.count('"type":"RECORD","stream":"consumption"') for out, _ in outputs] == [96, 96]
     assert [r.status for r in simulator.requests("token")] == [200, 200]
     assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
 

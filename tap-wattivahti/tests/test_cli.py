@@ -21,8 +21,11 @@ def test_about_lists_every_setting_and_the_capabilities(run_cli):
     assert {
         "metering_points", "refresh_token", "refresh_token_file", "start_date", "end_date",
         "initial_sync_days", "lookback_hours", "resolution", "window_days", "api_url",
-        "token_url", "client_id", "scope", "timezone",
+        "token_url", "client_id", "scope", "timezone", "correction_days",
+        "correction_interval_hours",
     } <= set(properties)  # fmt: skip
+    assert properties["correction_days"]["default"] == 7
+    assert properties["correction_interval_hours"]["default"] == 24
     assert "default" not in properties["start_date"]  # the tap computes it, per partition
     assert properties["initial_sync_days"]["default"] == 7
     assert properties["refresh_token_file"]["default"] == "refresh_token.txt"
@@ -31,19 +34,32 @@ def test_about_lists_every_setting_and_the_capabilities(run_cli):
     assert {"catalog", "discover", "state", "stream-maps", "about"} <= set(info["capabilities"])
 
 
-def test_discover_describes_both_streams_with_production_unselected(run_cli):
+def test_discover_describes_the_streams_with_production_unselected(run_cli):
     run = run_cli({"metering_points": ["1234567"]}, "--discover")
     assert run.returncode == 0
-    catalog = {entry["tap_stream_id"]: entry for entry in json.loads(run.stdout)["streams"]}
-    assert set(catalog) == {"consumption", "production"}
+    streams = json.loads(run.stdout)["streams"]
+    catalog = {entry["tap_stream_id"]: entry for entry in streams}
+    assert list(catalog) == ["consumption", "production", "daily_totals"]  # daily_totals last
     for name, entry in catalog.items():
         top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
-        assert top["selected-by-default"] is (name == "consumption")
+        assert top["selected-by-default"] is (name != "production")
+        if name == "daily_totals":
+            assert top["table-key-properties"] == ["metering_point", "kind", "day_start"]
+            assert top["valid-replication-keys"] == ["day_start"]
+            continue
         assert top["table-key-properties"] == ["metering_point", "timestamp"]
         assert top["valid-replication-keys"] == ["timestamp"]
         assert entry["schema"]["properties"][f"{name}_kwh"]["type"] == ["number"]
         assert entry["schema"]["properties"][f"{name}_wh"]["type"] == ["number"]
         assert entry["schema"]["properties"]["timestamp"]["format"] == "date-time"
+    daily = catalog["daily_totals"]["schema"]["properties"]
+    assert set(daily) == {
+        "metering_point", "kind", "date", "day_start", "resolution", "expected_periods",
+        "periods", "missing_periods", "kwh", "complete",
+    }  # fmt: skip
+    assert daily["day_start"]["format"] == "date-time"
+    assert daily["complete"]["type"] == ["boolean"]
+    assert daily["expected_periods"]["type"] == ["integer"]
 
 
 def test_stream_maps_reshape_records(tap_config, run_tap):
@@ -99,6 +115,20 @@ def test_unknown_time_zone_is_a_clear_error(tap_config, run_cli):
 def test_bad_start_date_is_a_clear_error(tap_config, run_cli):
     paragraph = run_cli(tap_config(start_date="last tuesday")).error_paragraph()
     assert "The start_date setting 'last tuesday' is not an ISO 8601 date" in paragraph
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("correction_days", -1), ("correction_interval_hours", -24)]
+)
+def test_a_negative_settlement_setting_is_a_clear_error_before_any_output(
+    tap_config, run_cli, simulator, name, value
+):
+    run = run_cli(tap_config(**{name: value}, **DAY))
+    paragraph = run.error_paragraph()
+    assert f"The {name} setting is {value}: give a whole number of" in paragraph
+    assert "0 or more" in paragraph
+    assert run.stdout == ""
+    assert simulator.requests() == []
 
 
 def test_no_token_or_authorization_header_appears_in_any_output(tap_config, run_cli, simulator):

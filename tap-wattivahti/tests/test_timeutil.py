@@ -1,4 +1,5 @@
-"""Unit tests of the pure time module: naive local times → UTC instants, and request windows."""
+"""Unit tests of the pure time module: naive local times → UTC instants, request windows, the
+grid of a local day, and missing spans named in local time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from tap_wattivahti.timeutil import (
+    HOUR,
+    QUARTER,
+    Period,
     candidate_instants,
+    collapse,
+    day_grid,
+    describe_span,
+    local_days,
     local_midnight,
     parse_local,
     place_values,
@@ -149,3 +158,90 @@ def test_naive_setting_times_are_local_and_offsets_are_kept():
     assert parse_local("2024-01-01", HELSINKI) == datetime(2023, 12, 31, 22, tzinfo=UTC)
     assert parse_local("2024-07-01T00:00:00", HELSINKI) == datetime(2024, 6, 30, 21, tzinfo=UTC)
     assert parse_local("2024-07-01T00:00:00Z", HELSINKI) == datetime(2024, 7, 1, tzinfo=UTC)
+
+
+ALL_QUARTERS = datetime(2000, 1, 1, tzinfo=UTC)  # 15-minute values long before any day below
+HOURLY = None
+
+
+@pytest.mark.parametrize(
+    ("day", "quarters_from", "hours", "quarters"),
+    [
+        (date(2025, 6, 10), ALL_QUARTERS, 0, 96),
+        (date(2025, 3, 30), ALL_QUARTERS, 0, 92),  # spring forward: 23 hours
+        (date(2025, 10, 26), ALL_QUARTERS, 0, 100),  # fall back: 25 hours
+        (date(2025, 6, 10), HOURLY, 24, 0),
+        (date(2025, 3, 30), HOURLY, 23, 0),
+        (date(2025, 10, 26), HOURLY, 25, 0),
+        # the switch at local midnight: the day is all quarter hours
+        (date(2024, 5, 15), datetime(2024, 5, 14, 21, tzinfo=UTC), 0, 96),
+        # the switch at 10:15 local: hours ending by 10:00, quarter hours from 10:15
+        (date(2024, 5, 15), datetime(2024, 5, 15, 7, 15, tzinfo=UTC), 10, 55),
+        # the switch later than the day: hourly all day
+        (date(2024, 5, 15), datetime(2024, 5, 16, 12, tzinfo=UTC), 24, 0),
+        # the switch at 12:00 on the fall day: 13 hours (03 twice), then 48 quarter hours
+        (date(2025, 10, 26), datetime(2025, 10, 26, 10, tzinfo=UTC), 13, 48),
+        # the switch at 10:07 rounds up to the next quarter hour, 10:15
+        (date(2024, 5, 15), datetime(2024, 5, 15, 7, 7, tzinfo=UTC), 10, 55),
+    ],
+)
+def test_day_grid_has_the_periods_a_local_day_must_have(day, quarters_from, hours, quarters):
+    grid = day_grid(day, HELSINKI, quarters_from)
+    assert sum(1 for p in grid if p.length == HOUR) == hours
+    assert sum(1 for p in grid if p.length == QUARTER) == quarters
+    assert grid[0].start == local_midnight(day, HELSINKI)
+    hourly = [p for p in grid if p.length == HOUR]
+    assert grid[: len(hourly)] == hourly  # hours first, then quarter hours
+    assert all(a.stop <= b.start for a, b in pairwise(grid))  # in order, no overlap
+    assert grid[-1].stop == local_midnight(day + timedelta(days=1), HELSINKI)
+    assert all(p.start.minute % 15 == 0 for p in grid)
+
+
+def test_local_days_of_a_range():
+    start = local_midnight(date(2025, 10, 25), HELSINKI) + timedelta(hours=23)
+    stop = local_midnight(date(2025, 10, 27), HELSINKI)
+    assert local_days(start, stop, HELSINKI) == [date(2025, 10, 25), date(2025, 10, 26)]
+    assert local_days(stop, stop, HELSINKI) == []
+
+
+def spans(*ranges: tuple[datetime, int, timedelta]) -> list[Period]:
+    return [Period(start + length * i, length) for start, count, length in ranges
+            for i in range(count)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("periods", "described"),
+    [
+        (
+            spans((datetime(2025, 10, 20, 10, tzinfo=UTC), 8, QUARTER)),
+            ["2025-10-20 13:00\u201315:00 (8 quarter hours)"],
+        ),
+        (
+            spans((datetime(2025, 6, 10, 20, tzinfo=UTC), 1, HOUR)),
+            ["2025-06-10 23:00\u20132025-06-11 00:00 (1 hour)"],
+        ),
+        (  # two spans; the first crosses local midnight
+            spans(
+                (datetime(2025, 6, 10, 20, 30, tzinfo=UTC), 4, QUARTER),
+                (datetime(2025, 6, 11, 9, tzinfo=UTC), 1, QUARTER),
+            ),
+            [
+                "2025-06-10 23:30\u20132025-06-11 00:30 (4 quarter hours)",
+                "2025-06-11 12:00\u201312:15 (1 quarter hour)",
+            ],
+        ),
+        (  # the fall's repeated hour: the offset tells the occurrences apart
+            spans((datetime(2025, 10, 26, 1, 15, tzinfo=UTC), 2, QUARTER)),
+            ["2025-10-26 03:15+02:00\u201303:45+02:00 (2 quarter hours)"],
+        ),
+        (  # a switch day: hours, then quarter hours, in one span
+            spans(
+                (datetime(2024, 5, 15, 5, tzinfo=UTC), 2, HOUR),
+                (datetime(2024, 5, 15, 7, tzinfo=UTC), 3, QUARTER),
+            ),
+            ["2024-05-15 08:00\u201310:45 (2 hours and 3 quarter hours)"],
+        ),
+    ],
+)
+def test_missing_periods_collapse_into_local_spans(periods, described):
+    assert [describe_span(span, HELSINKI) for span in collapse(periods)] == described
