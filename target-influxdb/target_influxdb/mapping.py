@@ -29,12 +29,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from influxdb_client.client.write.point import (
-    _ESCAPE_MEASUREMENT,
-    _ESCAPE_STRING,
-    _escape_key,
-    _escape_tag_value,
-)
 from singer_sdk.singerlib.json import serialize_json
 
 from target_influxdb.errors import StreamError
@@ -51,6 +45,22 @@ SDC_PREFIX = "_sdc_"
 # (the server drops or misreads it), and tabs or line breaks (the client writes them as the two
 # characters "\t", "\n", "\r", so the stored name would differ from the property's).
 _UNREPRESENTABLE = re.compile(r'[\t\n\r]|\\(?:[,= "\\]|$)')
+
+# Line protocol escaping, as influxdb_client.client.write.point does it (a test compares).
+_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+_ESCAPE_KEY = str.maketrans(
+    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
+)
+_ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def _escape_key(name: str, table: dict[int, str] = _ESCAPE_KEY) -> str:
+    return name.translate(table)
+
+
+def _escape_tag_value(value: str) -> str:
+    escaped = value.translate(_ESCAPE_KEY)
+    return escaped + " " if escaped.endswith("\\") else escaped
 
 
 class Kind(str, enum.Enum):

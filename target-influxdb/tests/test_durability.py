@@ -194,7 +194,8 @@ def test_429_and_503_are_retried_and_every_point_is_stored_once(
     else:
         samples = empty_victoria_metrics.samples('{__name__="meter_n"}')
         assert sorted(samples[("meter_n",)].values()) == list(range(1, 101))
-    assert "The retriable error occurred" in loaded.log
+    assert "A write to InfluxDB failed (HTTP 429); retry 1 of 3." in loaded.log
+    assert "A write to InfluxDB failed (HTTP 503); retry 3 of 3." in loaded.log
 
 
 def test_a_write_that_keeps_failing_ends_the_run_without_state(
