@@ -16,13 +16,13 @@ same correctly rounded value as ``float(Decimal(text))``, at a fraction of the c
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
 from collections.abc import Callable
 from typing import IO, Any
 
-import msgspec
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
 
 from target_influxdb.errors import InputLineError, StreamError
@@ -33,7 +33,15 @@ else:
     from typing_extensions import override
 
 _SNIPPET = 200
-_decode = msgspec.json.Decoder().decode
+
+
+@functools.cache
+def _msgspec() -> tuple[Callable[[Any], Any], type[Exception]]:
+    """msgspec's JSON decoder and its error (imported here: only runs that read input use it,
+    and its import costs tens of milliseconds of start-up)."""
+    import msgspec
+
+    return msgspec.json.Decoder().decode, msgspec.DecodeError
 
 
 class ReadInterrupted(Exception):
@@ -51,6 +59,7 @@ class LineCountingReader(GenericSingerReader[Any]):
         self.stop_requested: Callable[[], bool] = lambda: False
         self.reading = False  # waiting for the next line (a signal may abandon the read)
         self.finished = False  # the whole input was read
+        self._decode, self._decode_error = _msgspec()
 
     @property
     @override
@@ -74,44 +83,50 @@ class LineCountingReader(GenericSingerReader[Any]):
         stats: Counter[str] = Counter()
         readline = (file_input or self.default_input).readline
         stop_requested = self.stop_requested
-        record = SingerMessageType.RECORD
-        while not stop_requested():
-            try:
-                self.reading = True
-                line = readline()
-                self.reading = False
-            except ReadInterrupted:
-                break
-            if not line:
-                self.finished = True
-                break
-            self.line_number += 1
-            message = self._parse(line)
-            if message is None:
-                continue  # a blank line
-            kind: Any = message.get("type")
-            callback = callbacks.get(kind) if isinstance(kind, str) else None
-            if callback is None:
-                raise InputLineError(
-                    f"unknown Singer message type {kind!r}; expected SCHEMA, RECORD, STATE, "
-                    f"ACTIVATE_VERSION or BATCH: {_snippet(line)}",
-                    self.line_number,
-                )
-            if kind == record:
+        record = callbacks.get(SingerMessageType.RECORD)
+        records = 0
+        try:
+            while not stop_requested():
+                try:
+                    self.reading = True
+                    line = readline()
+                    self.reading = False
+                except ReadInterrupted:
+                    break
+                if not line:
+                    self.finished = True
+                    break
+                self.line_number += 1
+                message = self._parse(line)
+                if message is None:
+                    continue  # a blank line
+                kind: Any = message.get("type")
                 self.time_extracted = message.get("time_extracted")
-            elif kind == SingerMessageType.SCHEMA and isinstance(message.get("stream"), str):
-                self.bookmark_properties[message["stream"]] = list(
-                    message.get("bookmark_properties") or []
-                )
-            try:
+                if kind == "RECORD" and record is not None:  # the hot path: no lookups
+                    record(message)
+                    records += 1
+                    continue
+                callback = callbacks.get(kind) if isinstance(kind, str) else None
+                if callback is None:
+                    raise InputLineError(
+                        f"unknown Singer message type {kind!r}; expected SCHEMA, RECORD, STATE, "
+                        f"ACTIVATE_VERSION or BATCH: {_snippet(line)}",
+                        self.line_number,
+                    )
+                if kind == SingerMessageType.SCHEMA and isinstance(message.get("stream"), str):
+                    self.bookmark_properties[message["stream"]] = list(
+                        message.get("bookmark_properties") or []
+                    )
                 callback(message)
-            except StreamError as exc:
-                if exc.line is None:
-                    exc.line = self.line_number
-                raise
-            except RecursionError:
-                raise _too_deep(line, self.line_number) from None
-            stats[kind] += 1
+                stats[kind] += 1
+        except StreamError as exc:
+            if exc.line is None:
+                exc.line = self.line_number
+            raise
+        except RecursionError:
+            raise _too_deep(line, self.line_number) from None
+        finally:
+            stats[SingerMessageType.RECORD] += records
         return stats
 
     @override
@@ -125,8 +140,8 @@ class LineCountingReader(GenericSingerReader[Any]):
     def _parse(self, line: str | bytes) -> dict[str, Any] | None:
         """The message on ``line`` (None for a blank line), or an error naming the line."""
         try:
-            message = _decode(line)
-        except msgspec.DecodeError:
+            message = self._decode(line)
+        except self._decode_error:
             if not line.strip():
                 return None
             message = self._decode_slowly(line)
@@ -158,9 +173,10 @@ class LineCountingReader(GenericSingerReader[Any]):
 
 def decode_record(text: str | bytes) -> Any:
     """One JSON value (a BATCH file's record), decoded as the reader decodes messages."""
+    decode, error = _msgspec()
     try:
-        return _decode(text)
-    except msgspec.DecodeError:
+        return decode(text)
+    except error:
         return json.loads(text)
 
 

@@ -120,9 +120,8 @@ class InfluxDBSink(BatchSink):
     def add(self, record: dict) -> bool:
         """Take a record straight from the reader (no stream map, validation or metadata to
         apply: the SDK's per-record path would only copy it); True when the batch is full."""
-        for key in self._key_tuple:
-            if key not in record:
-                raise MissingKeyPropertiesError(
+        if not self._key_set <= record.keys():
+            raise MissingKeyPropertiesError(
                     f"Stream '{self.stream_name}': a record lacks key properties "
                     f"{[k for k in self._key_tuple if k not in record]} (key properties: "
                     f"{list(self._key_tuple)}). Fix the tap's output."
@@ -181,6 +180,8 @@ class InfluxDBSink(BatchSink):
         # Key properties that are neither a tag nor the time: two records on one point that
         # differ in these are different records, not two versions of one.
         self._key_tuple = tuple(self.key_properties)
+        self._key_set = frozenset(self._key_tuple)
+        self._has_time = self.plan.time_property is not None
         self._max_records = self.max_size
 
     @override
@@ -212,16 +213,15 @@ class InfluxDBSink(BatchSink):
         batch.records += 1
         builder = self.builder
         fields = builder.fields(record)
-        if len(builder.extra_properties) > self._extras_reported:
+        if builder.extra_properties and len(builder.extra_properties) > self._extras_reported:
             self._report_extra_properties()
         if not fields:
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = builder.time(record) if self.plan.time_property else self._extraction_time()
-        seen = batch.seen
+        time = builder.time(record) if self._has_time else self._extraction_time()
         key = (series, time)
-        previous = seen.get(key)
+        previous = batch.seen.get(key)
         if previous is not None:
             if previous[0] == fields:
                 self.report.repeats += 1
@@ -233,8 +233,8 @@ class InfluxDBSink(BatchSink):
                 self.report.collisions += 1
                 batch.collisions += 1
                 if batch.example is None:
-                    batch.example = (series, time)
-        seen[key] = (fields, record)
+                    batch.example = key
+        batch.seen[key] = (fields, record)
         batch.lines.append(f"{series} {fields} {time}")
         return batch
 
