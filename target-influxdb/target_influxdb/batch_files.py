@@ -105,7 +105,7 @@ def _jsonl_records(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 
 def _parquet_records(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # optional: only for Parquet
 
     number = 0
     for rows in pq.ParquetFile(file).iter_batches(batch_size=_PARQUET_ROWS):

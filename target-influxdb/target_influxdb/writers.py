@@ -299,6 +299,7 @@ class V2Writer:
         precision: str,
         stop: threading.Event | None = None,
     ) -> None:
+        # Imported here: the package costs about a second to import, and only v2 writes use it.
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -317,7 +318,7 @@ class V2Writer:
 
     def write(self, body: bytes, points: int | None = None) -> None:
         """Write one batch; raise WriteError unless the server answers 2xx (422 included)."""
-        from influxdb_client.rest import ApiException
+        from influxdb_client.rest import ApiException  # (loaded by __init__ already)
 
         try:
             self._write_api.write(
