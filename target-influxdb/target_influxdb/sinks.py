@@ -122,10 +122,10 @@ class InfluxDBSink(BatchSink):
         apply: the SDK's per-record path would only copy it); True when the batch is full."""
         if not self._key_set <= record.keys():
             raise MissingKeyPropertiesError(
-                    f"Stream '{self.stream_name}': a record lacks key properties "
-                    f"{[k for k in self._key_tuple if k not in record]} (key properties: "
-                    f"{list(self._key_tuple)}). Fix the tap's output."
-                )
+                f"Stream '{self.stream_name}': a record lacks key properties "
+                f"{[k for k in self._key_tuple if k not in record]} (key properties: "
+                f"{list(self._key_tuple)}). Fix the tap's output."
+            )
         batch = self._take(record)
         batch.direct += 1
         return batch.records >= self._max_records

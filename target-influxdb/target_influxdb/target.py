@@ -473,12 +473,17 @@ class TargetInfluxDB(Target):
         except ConfigValidationError:
             raise  # the SDK's command prints these itself
         except (TargetInfluxDBError, SingerSDKError, SingerError) as exc:
-            line = None
-            if target is not None:
-                target.pipeline.close()  # the write in flight finishes (and may emit STATE)
-                line = target.message_reader_line()
-            cls.logger.error("%s", _paragraph(exc, line))
-            sys.exit(128 + exc.signum if isinstance(exc, StoppedError) else 1)
+            if target is None:
+                cls.logger.error("%s", _paragraph(exc, None))
+                sys.exit(1)
+            target.pipeline.close()  # the write in flight finishes (and may emit STATE)
+            cls.logger.error("%s", _paragraph(exc, target.message_reader_line()))
+            if not target.stop.requested:
+                sys.exit(1)
+            stopped = exc if isinstance(exc, StoppedError) else target.stop.error()
+            if stopped is not exc:
+                cls.logger.error("%s", stopped)
+            sys.exit(128 + stopped.signum)
 
 
 def _configured_destinations(

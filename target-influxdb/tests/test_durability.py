@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import subprocess
-import sys
-import threading
 import time
-from queue import Empty, Queue
+from pathlib import Path
+from queue import Empty
 
 import pytest
+import singer_sdk.testing
 from target_influxdb.writers import Connection, V1Destination, V1Writer
 
 from tests.servers import InfluxDB1, influxdb1_binary
@@ -42,109 +39,35 @@ def state(n: int) -> dict:
     return {"type": "STATE", "value": {"bookmarks": {"meter": {"up_to": n}}}}
 
 
-# Runs the real CLI with the SDK's 5-minute "drain everything and emit STATE" period shortened to
-# half a second, so that a test can see a STATE message in the middle of a run.
-DRAIN_SOON = (
-    "from target_influxdb.target import TargetInfluxDB\n"
-    "TargetInfluxDB._MAX_RECORD_AGE_IN_MINUTES = 0.5 / 60\n"
-    "TargetInfluxDB.cli()\n"
-)
+def covered(states: list[dict], stored: list[int]) -> None:
+    """Every STATE emitted covers only stored records: ``up_to`` n means 1..n are stored."""
+    for value in states:
+        up_to = value["bookmarks"]["meter"]["up_to"]
+        assert set(range(1, up_to + 1)) <= set(stored), f"STATE {up_to} is ahead of the data"
 
 
-class TargetProcess:
-    """The target as a child process fed through a pipe, its STATE lines collected as they come."""
-
-    def __init__(self, config_file) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", DRAIN_SOON, "--config", str(config_file)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.states: Queue[dict] = Queue()
-        self.stdout_lines: list[str] = []
-        self.stderr_lines: list[str] = []
-        self.readers = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for reader in self.readers:
-            reader.start()
-
-    def _read_stdout(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.stdout_lines.append(line)
-            self.states.put(json.loads(line))
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr_lines.append(line)
-
-    def wait_for_log(self, text: str, count: int = 1, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(text in line for line in self.stderr_lines) < count:
-            assert time.monotonic() < deadline, f"no {text!r} in {self.stderr_lines}"
-            time.sleep(0.02)
-
-    def send(self, *messages: dict) -> None:
-        """Write messages to the target; stop quietly if it has exited (after a failed write)."""
-        assert self.process.stdin is not None
-        try:
-            for message in messages:
-                self.process.stdin.write(json.dumps(message) + "\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            pass
-
-    def next_state(self, timeout: float = 30) -> dict:
-        return self.states.get(timeout=timeout)
-
-    def finish(self) -> tuple[int, str]:
-        assert self.process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.process.stdin.close()
-        self.process.wait(timeout=120)
-        for reader in self.readers:
-            reader.join(timeout=10)
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self.process.stdout.close()
-        self.process.stderr.close()
-        return self.process.returncode, "".join(self.stderr_lines)
-
-
-def test_a_server_stopped_mid_run_ends_it_non_zero_with_no_state_past_stored_data(tmp_path):
+def test_a_server_stopped_mid_run_ends_it_non_zero_with_no_state_past_stored_data(
+    tmp_path, target_process
+):
     server = InfluxDB1(influxdb1_binary(), tmp_path)
     server.start()
     try:
         server.create_database("db")
-        config = tmp_path / "target.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "url": server.url,
-                    "database": "db",
-                    "batch_size_rows": 100,
-                    "max_retries": 1,
-                    "retry_interval": 0.05,
-                    "timeout": 2,
-                }
-            )
+        target = target_process(
+            {
+                "url": server.url,
+                "database": "db",
+                "batch_size_rows": 100,
+                "max_retries": 1,
+                "retry_interval": 0.05,
+                "timeout": 2,
+            }
         )
-        target = TargetProcess(config)
         target.send(SCHEMA, *(record(n) for n in range(1, 301)), state(300))
-        target.wait_for_log("is full. Current size is '100'", count=3)  # records 1-300 read
-        time.sleep(0.6)
-        target.send(record(301))  # the next record after half a second drains all: STATE 300
-        assert target.next_state() == state(300)["value"]
+        assert target.next_state() == state(300)["value"]  # after the third batch, mid-run
 
         server.stop()
-        target.send(*(record(n) for n in range(302, 601)), state(600))
-        time.sleep(0.6)
-        target.send(record(601))  # the first full batch after the stop failed: no STATE 600
+        target.send(*(record(n) for n in range(301, 601)), state(600))
         returncode, stderr = target.finish()
         with pytest.raises(Empty):
             target.states.get(timeout=0.1)
@@ -154,14 +77,60 @@ def test_a_server_stopped_mid_run_ends_it_non_zero_with_no_state_past_stored_dat
     assert returncode == 1
     assert "Traceback" not in stderr
     assert f"Cannot reach InfluxDB at {server.url}" in stderr
-    assert [json.loads(line) for line in target.stdout_lines] == [state(300)["value"]]
+    assert target.emitted == [state(300)["value"]]
     server.start()
     try:
         stored = sorted(point["n"] for point in server.points("db", "meter"))
     finally:
         server.stop()
-    assert stored[:300] == list(range(1, 301))  # everything the last STATE covers is stored
-    assert set(stored) <= set(range(1, 302))  # nothing after the server stopped
+    assert stored == list(range(1, 301))  # what the STATE covers; nothing after the stop
+
+
+def test_a_state_is_emitted_as_soon_as_the_batches_before_it_are_acknowledged(
+    target_process, v1_config, influxdb1
+):
+    target = target_process({**v1_config, "batch_size_rows": 100})
+    target.send(SCHEMA, *(record(n) for n in range(1, 101)), state(100))
+    assert target.next_state() == state(100)["value"]  # one full batch: written, STATE at once
+
+    target.send(*(record(n) for n in range(101, 151)), state(150))
+    with pytest.raises(Empty):  # records 101-150 wait in an open batch: no STATE for them
+        target.states.get(timeout=1)
+    target.send(*(record(n) for n in range(151, 201)))  # the batch fills and is written
+    assert target.next_state() == state(150)["value"]
+
+    target.send(*(record(n) for n in range(201, 231)), state(230))
+    returncode, stderr = target.finish()  # the end of input writes the rest, then the STATE
+    assert returncode == 0, stderr
+    stored = [p["n"] for p in influxdb1.points(v1_config["database"], "meter")]
+    assert stored == list(range(1, 231))
+    assert target.emitted == [state(100)["value"], state(150)["value"], state(230)["value"]]
+
+
+def test_interleaved_streams_get_a_state_only_when_both_streams_stored_their_records(
+    load, v1_config, influxdb1
+):
+    """A STATE covers the records of every stream read before it: here the SDK's own sample of
+    two interleaved streams, with batches of two records."""
+    sample = Path(singer_sdk.testing.__file__).parent / "target_test_streams"
+    loaded = load(
+        {**v1_config, "batch_size_rows": 2},
+        sample / "multiple_state_messages.singer",
+    )
+
+    database = v1_config["database"]
+    for stream, count in (("a", 6), ("b", 6)):
+        points = influxdb1.points(database, f"test_multiple_state_messages_{stream}")
+        assert sorted(int(p["id"]) for p in points) == list(range(1, count + 1))  # id: a tag
+    assert loaded.states[-1] == {
+        "test_multiple_state_messages_a": 5,
+        "test_multiple_state_messages_b": 6,
+    }
+    values = [
+        (s["test_multiple_state_messages_a"], s["test_multiple_state_messages_b"])
+        for s in loaded.states
+    ]
+    assert values == sorted(values)  # emitted in input order, none twice
 
 
 @pytest.mark.parametrize("flavour", ["v1", "v2"])
