@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import tracemalloc
+from typing import Any
 
 import pytest
 from target_influxdb.durability import Pipeline, Stop
@@ -37,7 +38,7 @@ class Run:
 
     def __init__(self) -> None:
         self.writer = HeldWriter()
-        self.emitted: list[str] = []
+        self.emitted: list[Any] = []
         self.stop = Stop()
         self.pipeline = Pipeline(lambda: self.writer, self.emitted.append, self.stop)
         self.open: dict[str, object] = {}
