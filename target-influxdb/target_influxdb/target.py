@@ -245,6 +245,7 @@ class TargetInfluxDB(Target):
         self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
         self.max_parallelism = 1  # sinks drain one by one: the pipeline writes one at a time
         self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
+        self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream
         self._age_checked_at = time.monotonic()
         reader = self.message_reader
         if isinstance(reader, LineCountingReader):
@@ -325,14 +326,18 @@ class TargetInfluxDB(Target):
         schema: dict | None = None,
         key_properties: Sequence[str] | None = None,
     ) -> Sink:
-        """The SDK's sink for the stream, attached to the pipeline when new."""
+        """The SDK's sink for the stream, attached to the pipeline when new. A sink that a new
+        schema replaced writes its records now, so that no STATE waits for them."""
+        previous = self._sinks.get(stream_name)
         sink = super().get_sink(
             stream_name, record=record, schema=schema, key_properties=key_properties
         )
-        if isinstance(sink, InfluxDBSink):
+        if isinstance(sink, InfluxDBSink) and sink is not previous:
+            self._sinks[stream_name] = sink
             sink.attach(self.pipeline)
-            if schema is not None:
-                _ = self.pipeline.writer  # settle the destination (and its errors) at SCHEMA
+            _ = self.pipeline.writer  # settle the destination (and its errors) at SCHEMA
+            if previous is not None:
+                self.drain_one(previous)
         return sink
 
     def message_reader_bookmarks(self, stream: str) -> list[str]:
