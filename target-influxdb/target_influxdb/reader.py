@@ -56,7 +56,7 @@ class LineCountingReader(GenericSingerReader[Any]):
         self.line_number = 0
         self.time_extracted: str | None = None
         self.bookmark_properties: dict[str, list[str]] = {}
-        self.stop_requested: Callable[[], bool] = lambda: False
+        self.stopped = False  # a signal asked to stop reading
         self.reading = False  # waiting for the next line (a signal may abandon the read)
         self.finished = False  # the whole input was read
         self._decode, self._decode_error = _msgspec()
@@ -67,7 +67,9 @@ class LineCountingReader(GenericSingerReader[Any]):
         return sys.stdin.buffer
 
     def interrupt(self) -> None:
-        """Called by a signal handler: abandon a read that waits for input (raises into it)."""
+        """Called by a signal handler: stop reading, abandoning a read that waits for input
+        (by raising into it)."""
+        self.stopped = True
         if self.reading:
             self.reading = False
             raise ReadInterrupted
@@ -82,11 +84,10 @@ class LineCountingReader(GenericSingerReader[Any]):
         input errors name their line number."""
         stats: Counter[str] = Counter()
         readline = (file_input or self.default_input).readline
-        stop_requested = self.stop_requested
         record = callbacks.get(SingerMessageType.RECORD)
         records = 0
         try:
-            while not stop_requested():
+            while not self.stopped:
                 try:
                     self.reading = True
                     line = readline()

@@ -247,9 +247,6 @@ class TargetInfluxDB(Target):
         self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
         self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream
         self._age_checked_at = time.monotonic()
-        reader = self.message_reader
-        if isinstance(reader, LineCountingReader):
-            reader.stop_requested = self.stop.event.is_set
 
     def _setting(self, name: str, default: Any) -> Any:
         """A setting's value; null (e.g. an empty variable in Meltano) means its default."""
