@@ -4,6 +4,7 @@ and the pipeline (durability.py), signals, and the console entry point."""
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import sys
 import time
@@ -471,6 +472,9 @@ class TargetInfluxDB(Target):
             target = cls(
                 config=config.config, validate_config=True, parse_env_config=config.parse_env
             )
+            # What start-up made (modules, classes, settings) lives as long as the process:
+            # keep the garbage collector from scanning it again every few thousand records.
+            gc.freeze()
             target.listen(file_input)
         except ConfigValidationError:
             raise  # the SDK's command prints these itself
