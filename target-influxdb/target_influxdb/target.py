@@ -225,6 +225,7 @@ class TargetInfluxDB(Target):
         setup_mapper: bool = True,
         message_reader: LineCountingReader | None = None,
     ) -> None:
+        self.stop = Stop()  # first: the SDK's __init__ installs the signal handler
         super().__init__(
             config=config,
             parse_env_config=parse_env_config,
@@ -242,12 +243,13 @@ class TargetInfluxDB(Target):
             retry_interval=float(self._setting("retry_interval", 5)),
         )
         self._configured = _configured_destinations(self.config)
-        self.stop = Stop()
         self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
         self.max_parallelism = 1  # sinks drain one by one: the pipeline writes one at a time
         self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
         self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream
         self._age_checked_at = time.monotonic()
+        if self.stop.requested and isinstance(self.message_reader, LineCountingReader):
+            self.message_reader.stopped = True  # a signal came during the SDK's set-up
 
     def _setting(self, name: str, default: Any) -> Any:
         """A setting's value; null (e.g. an empty variable in Meltano) means its default."""
@@ -446,7 +448,7 @@ class TargetInfluxDB(Target):
                 signum,
             )
         self.stop.request(signum)
-        reader = self.message_reader
+        reader = getattr(self, "message_reader", None)  # (None while the SDK sets up)
         if isinstance(reader, LineCountingReader):
             reader.interrupt()
 
