@@ -223,7 +223,7 @@ def slow_target(target_process, fault_proxy, influxdb1, v1_config, delay: float)
 def test_sigterm_mid_write_lets_it_finish_emits_only_covered_state_and_exits_143(
     target_process, fault_proxy, influxdb1, v1_config
 ):
-    proxy, target = slow_target(target_process, fault_proxy, influxdb1, v1_config, delay=1.5)
+    proxy, target = slow_target(target_process, fault_proxy, influxdb1, v1_config, delay=1.0)
     target.send(SCHEMA, *(record(n) for n in range(1, 51)), state(50))
     target.send(*(record(n) for n in range(51, 121)), state(120))
     assert proxy.write_arrived.wait(30)  # records 1-50 are on their way to InfluxDB
@@ -286,7 +286,7 @@ def test_sigterm_during_a_retry_wait_ends_the_run_at_once_without_state(
 def test_sigterm_after_all_input_was_read_lets_the_last_write_finish_and_exits_0(
     target_process, fault_proxy, influxdb1, v1_config
 ):
-    proxy, target = slow_target(target_process, fault_proxy, influxdb1, v1_config, delay=1.0)
+    proxy, target = slow_target(target_process, fault_proxy, influxdb1, v1_config, delay=0.6)
     target.send(SCHEMA, *(record(n) for n in range(1, 31)), state(30), close=True)
     assert proxy.write_arrived.wait(30)  # the only write: records 1-30, after the end of input
     target.process.send_signal(signal.SIGTERM)
