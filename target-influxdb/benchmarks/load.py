@@ -3,7 +3,10 @@
     uv run python target-influxdb/benchmarks/load.py            # N = 100k and 1M
     uv run python target-influxdb/benchmarks/load.py 20000      # other sizes
 
-For each N, on one server started here (tests/servers.py), each into a fresh database:
+First the start-up: ``target-influxdb --about`` against ``python -c "import
+singer_sdk.target_base"`` (the least any singer-sdk target loads), median of 5 runs each,
+alternating. Then for each N, on one server started here (tests/servers.py), each into a fresh
+database:
 
 - target: ``python -m target_influxdb`` as a child process reading a prepared Singer file on
   stdin, as Meltano runs it (start-up included); its peak RSS comes from ``wait4``.
@@ -12,12 +15,16 @@ For each N, on one server started here (tests/servers.py), each into a fresh dat
   the same size. (influxdb-client's write API speaks ``/api/v2/write``, which InfluxDB 1.6 does
   not have, so the baseline POSTs the client's serialization itself, as the target's v1 path does.)
 - raw baseline: pre-serialized line protocol POSTed in the same batches (only the POSTs timed).
+
+Child processes run with Python's bytecode cache on (``PYTHONDONTWRITEBYTECODE`` removed), as an
+installed plugin runs after its first start; a warm-up run fills the cache first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +91,28 @@ def write_singer_file(path: Path, count: int) -> None:
                 out.write(json.dumps({"type": "STATE", "value": state}) + "\n")
 
 
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def seconds(command: list[str]) -> float:
+    """Wall time of one run of ``command`` (output discarded)."""
+    started = time.perf_counter()
+    subprocess.run(command, env=CHILD_ENV, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def startup() -> tuple[float, float]:
+    """Median seconds of ``target-influxdb --about`` and of importing the SDK's target base."""
+    about = [sys.executable, "-m", "target_influxdb", "--about"]
+    sdk = [sys.executable, "-c", "import singer_sdk.target_base"]
+    seconds(about)  # warm-up: fills the bytecode cache
+    runs: dict[str, list[float]] = {"about": [], "sdk": []}
+    for _ in range(5):
+        runs["about"].append(seconds(about))
+        runs["sdk"].append(seconds(sdk))
+    return statistics.median(runs["about"]), statistics.median(runs["sdk"])
+
+
 def run_target(server: InfluxDB1, database: str, singer: Path, workdir: Path) -> tuple[float, int]:
     """Seconds and peak RSS (bytes) of the target loading ``singer``."""
     config = workdir / "target.json"
@@ -101,6 +130,7 @@ def run_target(server: InfluxDB1, database: str, singer: Path, workdir: Path) ->
         started = time.perf_counter()
         process = subprocess.Popen(
             [sys.executable, "-m", "target_influxdb", "--config", str(config)],
+            env=CHILD_ENV,
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -189,6 +219,11 @@ def stored(server: InfluxDB1, database: str) -> int:
 
 def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or [100_000, 1_000_000]
+    about_s, sdk_s = startup()
+    print(
+        f"start-up: target-influxdb --about {about_s:.2f} s, import singer_sdk.target_base "
+        f"{sdk_s:.2f} s: ratio {about_s / sdk_s:.2f}"
+    )
     with tempfile.TemporaryDirectory(prefix="target-influxdb-bench-") as tmp:
         workdir = Path(tmp)
         server = InfluxDB1(influxdb1_binary(), workdir)

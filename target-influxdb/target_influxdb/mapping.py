@@ -29,12 +29,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from influxdb_client.client.write.point import (
-    _ESCAPE_MEASUREMENT,
-    _ESCAPE_STRING,
-    _escape_key,
-    _escape_tag_value,
-)
 from singer_sdk.singerlib.json import serialize_json
 
 from target_influxdb.errors import StreamError
@@ -51,6 +45,22 @@ SDC_PREFIX = "_sdc_"
 # (the server drops or misreads it), and tabs or line breaks (the client writes them as the two
 # characters "\t", "\n", "\r", so the stored name would differ from the property's).
 _UNREPRESENTABLE = re.compile(r'[\t\n\r]|\\(?:[,= "\\]|$)')
+
+# Line protocol escaping, as influxdb_client.client.write.point does it (a test compares).
+_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+_ESCAPE_KEY = str.maketrans(
+    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
+)
+_ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def _escape_key(name: str, table: dict[int, str] = _ESCAPE_KEY) -> str:
+    return name.translate(table)
+
+
+def _escape_tag_value(value: str) -> str:
+    escaped = value.translate(_ESCAPE_KEY)
+    return escaped + " " if escaped.endswith("\\") else escaped
 
 
 class Kind(str, enum.Enum):
@@ -120,7 +130,9 @@ def _json_text(value: Any) -> str:
 
 
 def _quoted(text: str) -> str:
-    return f'"{text.translate(_ESCAPE_STRING)}"'
+    if '"' in text or "\\" in text:  # (translate costs a microsecond even with nothing to do)
+        text = text.translate(_ESCAPE_STRING)
+    return f'"{text}"'
 
 
 def _float_value(value: Any) -> str | None:
@@ -174,6 +186,8 @@ def _untyped_value(value: Any) -> str:
     return _quoted(_json_text(value))
 
 
+_FLOAT = Kind.FLOAT
+_STRING = Kind.STRING
 _FIELD_WRITERS: dict[Kind, Callable[[Any], str | None]] = {
     Kind.FLOAT: _float_value,
     Kind.INTEGER: _integer_value,
@@ -239,7 +253,6 @@ class StreamPlan:
     stream: str
     measurement: str
     tags: tuple[str, ...]
-    tag_kinds: tuple[Kind, ...]
     time_property: str | None
     time_reason: str
     fields: tuple[FieldSpec, ...]
@@ -294,9 +307,8 @@ def plan_stream(
         fields.append(
             FieldSpec(prop, kind_of(prop_schema if isinstance(prop_schema, Mapping) else {}))
         )
-    tag_kinds = tuple(kind_of(properties.get(tag) or {}) for tag in tags)
     return StreamPlan(
-        stream, measurement, tags, tag_kinds, time_property, reason, tuple(fields), write_metadata
+        stream, measurement, tags, time_property, reason, tuple(fields), write_metadata
     )
 
 
@@ -341,26 +353,40 @@ class LineBuilder:
         if plan.time_property is not None:
             self._known |= {plan.time_property}
         self.extra_properties: set[str] = set()  # seen in records, not in the schema
-        # Tag values repeat (a metering point, a host): their escaped series text is cached when
-        # every tag is a string property (equal tuples of strings always mean equal text, where
-        # 1 == 1.0 == True would not).
-        self._series_cache: dict[tuple[Any, ...], str] = {}
-        self._cache_series = all(kind is Kind.STRING for kind in plan.tag_kinds)
+        self._tag_names = tuple(tag for tag, _ in self._tags)
+        # Tag values repeat (a metering point, a host): the escaped series text of string tag
+        # values is cached (equal strings always mean equal text, where 1 == 1.0 == True would
+        # not), keyed by the value of a single tag or the tuple of several.
+        self._series_cache: dict[Any, str] = {}
+        self._time_property = plan.time_property or ""
+        self._last_time: tuple[Any, int] = ("", 0)  # the last time text and its epoch
+        self._seconds = precision == "s"
 
     def series(self, record: Mapping[str, Any]) -> str:
         """Measurement and tags of the record's point, escaped (empty tag values left out)."""
-        values = tuple(record.get(tag) for tag, _ in self._tags)
-        if not self._cache_series:
-            return self._series(values)
+        names = self._tag_names
+        if len(names) == 1:
+            key = record.get(names[0])
+            if type(key) is str:
+                try:
+                    return self._series_cache[key]
+                except KeyError:
+                    return self._cache_series(key, (key,))
+            return self._series((key,))
+        values = tuple(map(record.get, names))
         try:
             return self._series_cache[values]
         except KeyError:
-            pass
+            if all(type(value) is str for value in values):
+                return self._cache_series(values, values)
         except TypeError:  # an unhashable value, where the schema said string
-            return self._series(values)
+            pass
+        return self._series(values)
+
+    def _cache_series(self, key: Any, values: tuple[Any, ...]) -> str:
         if len(self._series_cache) >= _SERIES_CACHE_SIZE:
             self._series_cache.clear()
-        series = self._series_cache[values] = self._series(values)
+        series = self._series_cache[key] = self._series(values)
         return series
 
     def _series(self, values: tuple[Any, ...]) -> str:
@@ -385,9 +411,19 @@ class LineBuilder:
     def fields(self, record: Mapping[str, Any]) -> str:
         """The record's field set, escaped and sorted by key; empty when it has no fields."""
         parts = []
+        get = record.get
         for prop, head, write, kind in self._fields:
-            value = record.get(prop)
+            value = get(prop)
             if value is None:
+                continue
+            # The two commonest cases inline (the same text as their writers give).
+            if kind is _FLOAT and type(value) is float:
+                if value - value == 0.0:  # finite: NaN and infinities are left out
+                    text = repr(value)
+                    parts.append(head + text[:-2] if text.endswith(".0") else head + text)
+                continue
+            if kind is _STRING and type(value) is str:
+                parts.append(head + _quoted(value))
                 continue
             try:
                 text = write(value)
@@ -413,17 +449,28 @@ class LineBuilder:
 
     def time(self, record: Mapping[str, Any]) -> int:
         """The point time from the record's time property, in ``precision`` units."""
-        prop = self.plan.time_property
-        if prop is None:
+        prop = self._time_property
+        if not prop:
             raise RuntimeError("time() needs a time property; use a fallback time instead")
         value = record.get(prop)
-        if isinstance(value, datetime.datetime):
-            return epoch(value, self.precision)
-        if isinstance(value, str):
+        if type(value) is str:
+            last = self._last_time  # records of many series often share a time
+            if value == last[0]:
+                return last[1]
             try:
-                return epoch(datetime.datetime.fromisoformat(value), self.precision)
+                moment = datetime.datetime.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                if self._seconds and moment.tzinfo is not None:
+                    # the same as epoch(moment, "s"): int(microseconds / 10**6), in C
+                    result = int(moment.timestamp())
+                else:
+                    result = epoch(moment, self.precision)
+                self._last_time = (value, result)
+                return result
+        elif isinstance(value, datetime.datetime):
+            return epoch(value, self.precision)
         elif type(value) is int:
             return value
         if value is None:

@@ -1,14 +1,16 @@
-"""The stream sink: records → line protocol in batches, each written synchronously.
+"""The stream sink: records → line protocol in batches, each handed to the target's pipeline.
 
-Records become lines as they arrive (on the main thread, so an error names its input line), and
-a batch keeps only the lines, not the records. ``process_batch`` returns only once the server
-acknowledged the batch and raises otherwise: the SDK emits STATE only after every sink drained,
-so a failed write ends the run non-zero with no STATE past the failure.
+Records become lines as they arrive (on the main thread, so an error names its input line).
+``process_batch`` hands the batch to the pipeline (``durability.py``), which writes it in the
+background, one write at a time, and emits a STATE only once every record before it was
+acknowledged; a failed write ends the run non-zero with no STATE past the failure.
 
 Collisions — two different records on the same measurement + tags + time, of which InfluxDB
-would keep one — are found per batch (bounded memory: the batch's keys only) and reported with
-a hint. Not reported as collisions: identical repeats (replays; written once), and two versions of
-the same record (equal key properties), where the later one winning is the upsert Singer means.
+would keep one — are found per batch (bounded memory: the batch's points only) and reported with
+a hint. Not reported as collisions: repeats of a point (replays; written once), and two versions
+of the same record (equal values of every key property), where the later one winning is the
+upsert Singer means. Records whose key properties differ only as an empty and a null tag value
+are different records on one point (both leave the tag out): a collision, reported as one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import jsonschema
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
@@ -33,7 +36,9 @@ else:
 if TYPE_CHECKING:
     from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 
+    from target_influxdb.durability import Pipeline
     from target_influxdb.target import TargetInfluxDB
+    from target_influxdb.writers import Writer
 
 
 @dataclass
@@ -49,12 +54,15 @@ class StreamReport:
 
 
 class _Batch:
-    """One batch's lines, and the point keys seen in it (for collisions), kept off the SDK's
-    batch context, which the SDK logs at DEBUG level for every record."""
+    """One batch's lines, its record count, and the points seen in it (for collisions), kept
+    off the SDK's batch context, which the SDK logs at DEBUG level for every record."""
 
     def __init__(self) -> None:
+        self.records = 0
+        self.direct = 0  # records that came through InfluxDBSink.add
         self.lines: list[str] = []
-        self.seen: dict[tuple[str, int], tuple[str, tuple]] = {}
+        # (series, time) → (fields, record) of the last record on that point
+        self.seen: dict[tuple[str, int], tuple[str, dict]] = {}
         self.collisions = 0
         self.example: tuple[str, int] | None = None  # the first collision, for the warning
 
@@ -94,8 +102,33 @@ class InfluxDBSink(BatchSink):
     ) -> None:
         self._target = target
         super().__init__(target, stream_name, schema, key_properties)
+        self._batch: _Batch | None = None
+        self._pipeline: Pipeline | None = None
         # Planned here rather than in setup(), which the SDK wraps in an extra error log line.
         self._plan_points()
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Send batches through ``pipeline`` (the target attaches each new sink to its own)."""
+        self._pipeline = pipeline
+
+    @property
+    @override
+    def current_size(self) -> int:
+        """Records in the open batch (also when they came through :meth:`add`)."""
+        return self._batch.records if self._batch is not None else 0
+
+    def add(self, record: dict) -> bool:
+        """Take a record straight from the reader (no stream map, validation or metadata to
+        apply: the SDK's per-record path would only copy it); True when the batch is full."""
+        if not self._key_set <= record.keys():
+            raise MissingKeyPropertiesError(
+                f"Stream '{self.stream_name}': a record lacks key properties "
+                f"{[k for k in self._key_tuple if k not in record]} (key properties: "
+                f"{list(self._key_tuple)}). Fix the tap's output."
+            )
+        batch = self._take(record)
+        batch.direct += 1
+        return batch.records >= self._max_records
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -146,9 +179,10 @@ class InfluxDBSink(BatchSink):
         self._extras_reported = 0
         # Key properties that are neither a tag nor the time: two records on one point that
         # differ in these are different records, not two versions of one.
-        identity = {*self.plan.tags, self.plan.time_property}
-        self._keys_outside_point = tuple(k for k in self.key_properties if k not in identity)
-        self._writer = target.open_writer(self.precision)
+        self._key_tuple = tuple(self.key_properties)
+        self._key_set = frozenset(self._key_tuple)
+        self._has_time = self.plan.time_property is not None
+        self._max_records = self.max_size
 
     @override
     def _parse_timestamps_in_record(
@@ -166,41 +200,43 @@ class InfluxDBSink(BatchSink):
         """
 
     @override
-    def start_batch(self, context: dict) -> None:
-        context["points"] = _Batch()
-
-    @override
     def process_record(self, record: dict, context: dict) -> None:
+        self._take(record)
+
+    def _take(self, record: dict) -> _Batch:
+        """Add the record's point to the open batch (opening one if needed); return the batch."""
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+            if self._pipeline is not None:
+                self._pipeline.open_batch(batch)
+        batch.records += 1
         builder = self.builder
         fields = builder.fields(record)
-        if len(builder.extra_properties) > self._extras_reported:
+        if builder.extra_properties and len(builder.extra_properties) > self._extras_reported:
             self._report_extra_properties()
         if not fields:
             self.report.records_without_fields += 1
-            self.tally_duplicate_merged()  # read but not written: keeps the SDK's tally honest
-            return
+            return batch
         series = builder.series(record)
-        time = builder.time(record) if self.plan.time_property else self._extraction_time()
-        batch: _Batch = context["points"]
-        seen = batch.seen
+        time = builder.time(record) if self._has_time else self._extraction_time()
         key = (series, time)
-        outside = self._keys_outside_point
-        entity = tuple(record.get(k) for k in outside) if outside else ()
-        previous = seen.get(key)
+        previous = batch.seen.get(key)
         if previous is not None:
             if previous[0] == fields:
                 self.report.repeats += 1
-                self.tally_duplicate_merged()
-                return
-            if self.key_properties and previous[1] == entity:
+                return batch
+            keys = self._key_tuple
+            if keys and all(previous[1].get(k) == record.get(k) for k in keys):
                 self.report.updates += 1
             else:
                 self.report.collisions += 1
                 batch.collisions += 1
                 if batch.example is None:
-                    batch.example = (series, time)
-        seen[key] = (fields, entity)
+                    batch.example = key
+        batch.seen[key] = (fields, record)
         batch.lines.append(f"{series} {fields} {time}")
+        return batch
 
     def _report_extra_properties(self) -> None:
         new = sorted(self.builder.extra_properties - self._extras_seen)
@@ -233,19 +269,35 @@ class InfluxDBSink(BatchSink):
 
     @override
     def process_batch(self, context: dict) -> None:
-        batch: _Batch | None = context.get("points")
-        if batch is None or not batch.lines:
+        """Hand the open batch to the pipeline, which writes it in the background."""
+        batch, self._batch = self._batch, None
+        if batch is None:
             return
-        lines = batch.lines
-        try:
-            self._writer.write("\n".join(lines).encode())
-        except WriteError as exc:
-            raise WriteError(
-                f"Stream '{self.stream_name}', a batch of {len(lines)} points: {exc}"
-            ) from None
-        self.logger.debug("Stream '%s': wrote %d points.", self.stream_name, len(lines))
-        if batch.example is not None:
-            self._warn_collisions(batch.collisions, *batch.example)
+        if self._pipeline is None:
+            raise RuntimeError("the sink was not attached to a pipeline")
+        if batch.direct:  # the SDK's record-count metric counted the others one by one
+            self.record_counter_metric.increment(batch.direct)
+        if not batch.lines:
+            self._pipeline.submit(batch, None)
+            return
+        body = "\n".join(batch.lines).encode()
+        points = len(batch.lines)
+        collisions = (batch.collisions, *batch.example) if batch.example is not None else None
+        batch.lines = []
+        batch.seen = {}
+
+        def write(writer: Writer) -> None:
+            try:
+                writer.write(body, points)
+            except WriteError as exc:
+                raise WriteError(
+                    f"Stream '{self.stream_name}', a batch of {points} points: {exc}"
+                ) from None
+            self.logger.debug("Stream '%s': wrote %d points.", self.stream_name, points)
+            if collisions is not None:
+                self._warn_collisions(*collisions)
+
+        self._pipeline.submit(batch, write)
 
     def _warn_collisions(self, count: int, series: str, time: int) -> None:
         if self.report.collision_warned:
@@ -255,7 +307,9 @@ class InfluxDBSink(BatchSink):
         self.logger.warning(
             "Stream '%s': %d records in this batch have the same measurement + tags + time as "
             "another record with different values (e.g. %s at %s), so InfluxDB keeps only one "
-            "point for each (the later values win). Give each record its own point: set "
+            "point for each (the later values win). A tag whose value is empty or null is left "
+            "out of the point, so records that differ only there share one. Give each record "
+            "its own point: set "
             "`timestamp_key` for this stream to a property that tells them apart in time, or "
             "add the properties that tell them apart to `tag_keys`. (A total follows at the "
             "end of the run.)",
@@ -264,11 +318,6 @@ class InfluxDBSink(BatchSink):
             series,
             time,
         )
-
-    @override
-    def clean_up(self) -> None:
-        self._writer.close()
-        super().clean_up()
 
 
 def report_streams(target: TargetInfluxDB) -> None:
@@ -291,8 +340,8 @@ def report_streams(target: TargetInfluxDB) -> None:
             )
         if report.repeats:
             target.logger.info(
-                "Stream '%s': %d records repeated an earlier record of their batch exactly and "
-                "were written once.",
+                "Stream '%s': %d records had the same point (measurement, tags, time and fields) "
+                "as an earlier record of their batch and were written once.",
                 stream,
                 report.repeats,
             )

@@ -1,20 +1,35 @@
-"""The InfluxDB target: its settings, the choice of API flavour, and the console entry point."""
+"""The InfluxDB target: its settings, the choice of API flavour, how messages reach the sinks
+and the pipeline (durability.py), signals, and the console entry point."""
 
 from __future__ import annotations
 
 import datetime
+import gc
+import json
 import sys
+import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import PurePath
+from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, SingerSDKError
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.singerlib.exceptions import SingerError
+from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from target_influxdb.errors import ConfigurationError, TargetInfluxDBError
+from target_influxdb.batch_files import batch_records
+from target_influxdb.durability import Pipeline, Stop
+from target_influxdb.errors import (
+    ConfigurationError,
+    StoppedError,
+    StreamError,
+    TargetInfluxDBError,
+)
 from target_influxdb.mapping import PRECISIONS
 from target_influxdb.reader import LineCountingReader
 from target_influxdb.sinks import InfluxDBSink, StreamReport, report_streams
@@ -23,7 +38,6 @@ from target_influxdb.writers import (
     Destination,
     V1Destination,
     V2Destination,
-    Writer,
     open_writer,
     server_version,
 )
@@ -211,6 +225,7 @@ class TargetInfluxDB(Target):
         setup_mapper: bool = True,
         message_reader: LineCountingReader | None = None,
     ) -> None:
+        self.stop = Stop()  # first: the SDK's __init__ installs the signal handler
         super().__init__(
             config=config,
             parse_env_config=parse_env_config,
@@ -221,13 +236,25 @@ class TargetInfluxDB(Target):
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
         self.stream_reports: dict[str, StreamReport] = {}
         self.connection = Connection(
-            url=str(self.config.get("url") or "http://localhost:8086"),
-            timeout=float(self.config.get("timeout") or 30),
-            verify_ssl=bool(self.config.get("verify_ssl", True)),
-            max_retries=int(self.config.get("max_retries", 5)),
-            retry_interval=float(self.config.get("retry_interval", 5)),
+            url=str(self._setting("url", "http://localhost:8086")),
+            timeout=float(self._setting("timeout", 30)),
+            verify_ssl=self._setting("verify_ssl", True) is not False,
+            max_retries=int(self._setting("max_retries", 5)),
+            retry_interval=float(self._setting("retry_interval", 5)),
         )
         self._configured = _configured_destinations(self.config)
+        self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
+        self.max_parallelism = 1  # sinks drain one by one: the pipeline writes one at a time
+        self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
+        self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream
+        self._age_checked_at = time.monotonic()
+        if self.stop.requested and isinstance(self.message_reader, LineCountingReader):
+            self.message_reader.stopped = True  # a signal came during the SDK's set-up
+
+    def _setting(self, name: str, default: Any) -> Any:
+        """A setting's value; null (e.g. an empty variable in Meltano) means its default."""
+        value = self.config.get(name)
+        return default if value is None else value
 
     @cached_property
     def destination(self) -> Destination:
@@ -279,9 +306,39 @@ class TargetInfluxDB(Target):
             "API to use (VictoriaMetrics, for one, accepts both). Set `api_version` to v1 or v2."
         )
 
-    def open_writer(self, precision: str) -> Writer:
-        """A new writer (its own HTTP connection) for one sink."""
-        return open_writer(self.connection, self.destination, precision)
+    def _open_writer(self) -> Any:
+        precision = str(self._setting("precision", "s"))
+        return open_writer(self.connection, self.destination, precision, self.stop.event)
+
+    def _emit_state(self, value: Any) -> None:
+        """Write a STATE message (its records are all acknowledged: see durability.py)."""
+        text = json.dumps(value)
+        self.logger.debug("Emitting state %s", text)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    @override
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: Sequence[str] | None = None,
+    ) -> Sink:
+        """The SDK's sink for the stream, attached to the pipeline when new. A sink that a new
+        schema replaced writes its records now, so that no STATE waits for them."""
+        previous = self._sinks.get(stream_name)
+        sink = super().get_sink(
+            stream_name, record=record, schema=schema, key_properties=key_properties
+        )
+        if isinstance(sink, InfluxDBSink) and sink is not previous:
+            self._sinks[stream_name] = sink
+            sink.attach(self.pipeline)
+            _ = self.pipeline.writer  # settle the destination (and its errors) at SCHEMA
+            if previous is not None:
+                self.drain_one(previous)
+        return sink
 
     def message_reader_bookmarks(self, stream: str) -> list[str]:
         """The bookmark properties of the stream's latest SCHEMA message."""
@@ -302,8 +359,98 @@ class TargetInfluxDB(Target):
 
     @override
     def process_endofpipe(self) -> None:
-        super().process_endofpipe()
+        """Write what is left (unless a signal stopped the reading), then wait for the last
+        write; the pipeline emits the last STATE once it is acknowledged."""
+        reader = self.message_reader
+        if self.stop.requested and not (isinstance(reader, LineCountingReader) and reader.finished):
+            raise self.stop.error()
+        super().process_endofpipe()  # drains every sink: each batch goes to the pipeline
+        self.pipeline.wait()
+        self.pipeline.close()
         report_streams(self)
+
+    # Hooks of singer-sdk 0.54's Target with private names, kept here together. The SDK calls
+    # them per message; they are overridden to count records for STATE, to skip per-record work
+    # the target does not need, to read BATCH files as records, and to handle signals.
+
+    @override
+    def _process_schema_message(self, message_dict: dict) -> None:
+        super()._process_schema_message(message_dict)
+        stream = message_dict["stream"]
+        self._direct.pop(stream, None)
+        maps = self.mapper.stream_maps.get(stream) or []
+        if len(maps) == 1 and type(maps[0]) is SameRecordTransform:
+            stream_map = maps[0]
+            sink = self.get_sink(stream_map.stream_alias)
+            if (
+                stream_map.stream_alias == stream
+                and not stream_map.flattening_enabled
+                and isinstance(sink, InfluxDBSink)
+                and not sink.validate_schema
+                and not sink.include_sdc_metadata_properties
+            ):
+                self._direct[stream] = sink
+
+    @override
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Count the record, then hand it straight to its sink when the SDK's path would only
+        copy it (no stream map, flattening, validation or metadata), else to the SDK's path."""
+        self.pipeline.records_read += 1
+        sink = self._direct.get(message_dict.get("stream"))
+        record = message_dict.get("record")
+        if sink is None or type(record) is not dict:
+            super()._process_record_message(message_dict)
+            return
+        if sink.add(record):
+            self.logger.info(
+                "Target sink for '%s' is full. Current size is '%d'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            self.drain_one(sink)
+        now = time.monotonic()
+        if now >= self._age_checked_at + 1:  # the SDK's 5-minute drain, asked once a second
+            self._age_checked_at = now
+            self._handle_max_record_age()
+
+    @override
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Hand the STATE to the pipeline, which emits it once the records before it are stored
+        (the SDK's own emits its latest STATE after any drain, also on a signal)."""
+        self._assert_line_requires(message_dict, requires={"value"})
+        self.pipeline.state(message_dict["value"])
+
+    @override
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Each record of the BATCH files goes the way of a RECORD message of the stream (the
+        SDK's own hands the files' records to ``process_batch``, which this sink does not read
+        them from)."""
+        self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        stream = message_dict["stream"]
+        if stream not in self.mapper.stream_maps:
+            self._assert_sink_exists(stream)
+        records = batch_records(stream, message_dict["encoding"], message_dict["manifest"])
+        for url, number, record in records:
+            try:
+                self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
+            except StreamError as exc:
+                exc.source = exc.source or f"record {number} of BATCH file {url}"
+                raise
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: stop reading; the write in flight finishes or fails within its
+        timeout, no other starts, and the run ends non-zero unless all input was stored. (The
+        SDK's handler drains from inside the handler, emits its latest STATE and exits 0.)"""
+        if not self.stop.requested:
+            self.logger.warning(
+                "Received signal %d: stopping (the write in flight may finish; no new one starts).",
+                signum,
+            )
+        self.stop.request(signum)
+        reader = getattr(self, "message_reader", None)  # (None while the SDK sets up)
+        if isinstance(reader, LineCountingReader):
+            reader.interrupt()
 
     @classmethod
     @override
@@ -327,13 +474,24 @@ class TargetInfluxDB(Target):
             target = cls(
                 config=config.config, validate_config=True, parse_env_config=config.parse_env
             )
+            # What start-up made (modules, classes, settings) lives as long as the process:
+            # keep the garbage collector from scanning it again every few thousand records.
+            gc.freeze()
             target.listen(file_input)
         except ConfigValidationError:
             raise  # the SDK's command prints these itself
         except (TargetInfluxDBError, SingerSDKError, SingerError) as exc:
-            line = target.message_reader_line() if target is not None else None
-            cls.logger.error("%s", _paragraph(exc, line))
-            sys.exit(1)
+            if target is None:
+                cls.logger.error("%s", _paragraph(exc, None))
+                sys.exit(1)
+            target.pipeline.close()  # the write in flight finishes (and may emit STATE)
+            cls.logger.error("%s", _paragraph(exc, target.message_reader_line()))
+            if not target.stop.requested:
+                sys.exit(1)
+            stopped = exc if isinstance(exc, StoppedError) else target.stop.error()
+            if stopped is not exc:
+                cls.logger.error("%s", stopped)
+            sys.exit(128 + stopped.signum)
 
 
 def _configured_destinations(

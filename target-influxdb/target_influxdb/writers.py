@@ -1,33 +1,36 @@
 """Synchronous, retried writes of line protocol: ``/write`` (v1) and ``/api/v2/write`` (v2).
 
-Both flavours use one retry policy, influxdb-client's ``WritesRetry`` (429 with or without
-``Retry-After``, 5xx, connection errors; bounded exponential backoff), and both raise
-:class:`WriteError` with a message a user can act on when a batch is finally not acknowledged,
-so the sink's ``process_batch`` fails and the SDK emits no STATE after it.
+Both flavours use one retry policy, :class:`WriteRetry` (429 with or without ``Retry-After``,
+5xx, connection errors; bounded exponential backoff, as influxdb-client's ``WritesRetry``), and
+both raise :class:`WriteError` with a message a user can act on when a batch is finally not
+acknowledged. A stop request (a signal) ends the retries: the request on the wire finishes or
+times out, and no further attempt is made.
 
-Each sink owns one writer (its own HTTP session or client), because sinks drain in parallel
-threads: nothing here is shared between threads.
+The target writes from one background thread at a time (see ``durability.py``); a writer is
+never used by two threads at once. influxdb-client is imported only by the v2 writer: importing
+it costs about a second, which every v1 run would otherwise pay at start-up.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 import re
 import sys
+import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, cast
+from itertools import takewhile
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write.retry import WritesRetry
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.rest import ApiException
 from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
-from target_influxdb.errors import WriteError
+from target_influxdb.errors import WriteError, WriteInterruptedError
 
 if sys.version_info >= (3, 12):
     from typing import Self, override
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
 
+_LOG = logging.getLogger("target-influxdb.writes")
 MAX_RETRY_DELAY = 125.0  # seconds: the longest wait between two tries, also for Retry-After
 
 
@@ -107,8 +111,8 @@ Destination = V1Destination | V2Destination
 class Writer(Protocol):
     """Writes one batch of line protocol, returning only once the server acknowledged it."""
 
-    def write(self, body: bytes) -> None:
-        """Write ``body`` (lines joined by newlines) or raise WriteError."""
+    def write(self, body: bytes, points: int | None = None) -> None:
+        """Write ``body`` (``points`` lines joined by newlines) or raise WriteError."""
         ...
 
     def close(self) -> None:
@@ -126,13 +130,67 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class _FreshWritesRetry(WritesRetry):
-    """``WritesRetry`` whose time budget (``max_retry_time``) starts at each write's first failure.
+class WriteRetry(Retry):
+    """urllib3's ``Retry`` with the backoff of influxdb-client's ``WritesRetry``, a time budget
+    that starts at each write's first failure, and a stop event that ends the retries.
 
-    ``WritesRetry`` computes its deadline when it is constructed and its copies inherit it; the
-    client (and our v1 session) keep one instance for their whole life, so in a run longer than
-    ``max_retry_time`` no write would ever be retried.
+    The n-th retry waits a random time between ``retry_interval * 2**(n-1)`` and
+    ``retry_interval * 2**n`` (at most ``MAX_RETRY_DELAY``), or what ``Retry-After`` says.
+    (``WritesRetry`` fixes its time budget when it is constructed, so in a run longer than the
+    budget no write would be retried, and it imports the whole influxdb-client package.)
     """
+
+    def __init__(
+        self,
+        *,
+        retry_interval: float = 5.0,
+        max_retry_time: float = 180.0,
+        stop: threading.Event | None = None,
+        deadline: float | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.retry_interval = retry_interval
+        self.max_retry_time = max_retry_time
+        self.stop = stop or threading.Event()
+        self.deadline = deadline
+
+    @override
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("retry_interval", self.retry_interval)
+        kw.setdefault("max_retry_time", self.max_retry_time)
+        kw.setdefault("stop", self.stop)
+        kw.setdefault("deadline", self.deadline)
+        return super().new(**kw)
+
+    @override
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        """429 and 5xx are retried, with or without ``Retry-After``."""
+        return (
+            self._is_method_retryable(method)
+            and bool(self.total)
+            and (status_code == 429 or status_code >= 500)
+        )
+
+    @override
+    def get_backoff_time(self) -> float:
+        failures = len(list(takewhile(lambda x: x.redirect_location is None, self.history)))
+        if failures < 1:
+            return 0.0
+        low = min(self.retry_interval * 2 ** (failures - 1), MAX_RETRY_DELAY)
+        high = min(self.retry_interval * 2**failures, MAX_RETRY_DELAY)
+        return low + (high - low) * random.random()  # noqa: S311 - jitter, not security
+
+    @override
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Wait before the next try, unless a stop is requested (then raise)."""
+        wait = None
+        if response is not None and self.respect_retry_after_header:
+            wait = self.get_retry_after(response)
+        if wait is None:
+            wait = self.get_backoff_time()
+        if self.stop.wait(wait):
+            raise WriteInterruptedError
 
     @override
     def increment(
@@ -144,23 +202,38 @@ class _FreshWritesRetry(WritesRetry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
-        """Count one more failure; the first failure of a write starts its retry budget."""
+        """Count one more failure: log it, and give up on a stop request or an exhausted
+        budget (the first failure of a write starts its budget)."""
+        if self.stop.is_set():
+            raise WriteInterruptedError
         retry = self
+        now = time.monotonic()
         if not self.history:
-            retry = self.new()
-            retry.retry_timeout = datetime.now() + timedelta(seconds=self.max_retry_time)
-        return WritesRetry.increment(retry, method, url, response, error, _pool, _stacktrace)
+            retry = self.new(deadline=now + self.max_retry_time)
+        elif self.deadline is not None and now > self.deadline:
+            retry = self.new(total=0)  # out of time: urllib3 raises MaxRetryError below
+        new = Retry.increment(retry, method, url, response, error, _pool, _stacktrace)
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        else:
+            reason = _connection_reason(error) if error is not None else "no answer"
+        _LOG.warning(
+            "A write to InfluxDB failed (%s); retry %d of %d.",
+            reason,
+            len(new.history),
+            len(new.history) + (new.total or 0),
+        )
+        return new
 
 
-def retry_policy(connection: Connection) -> WritesRetry:
-    """The retry policy of both flavours (``WritesRetry``, allowing POST, returning the last
-    response instead of raising so that its status and body reach the error message)."""
-    return _FreshWritesRetry(
+def retry_policy(connection: Connection, stop: threading.Event | None = None) -> WriteRetry:
+    """The retry policy of both flavours (POST allowed; the last response is returned instead
+    of raising, so that its status and body reach the error message)."""
+    return WriteRetry(
         total=connection.max_retries,
         retry_interval=connection.retry_interval,
-        max_retry_delay=MAX_RETRY_DELAY,
         max_retry_time=connection.max_retry_time,
-        exponential_base=2,
+        stop=stop,
         allowed_methods=["POST"],
         raise_on_status=False,
         retry_after_max=int(MAX_RETRY_DELAY),
@@ -173,11 +246,17 @@ class V1Writer:
     Basic auth keeps the password out of the URL, which urllib3 puts in its error messages.
     """
 
-    def __init__(self, connection: Connection, destination: V1Destination, precision: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        destination: V1Destination,
+        precision: str,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.connection = connection
         self.destination = destination
         self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry_policy(connection))
+        adapter = HTTPAdapter(max_retries=retry_policy(connection, stop))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.verify = connection.verify_ssl
@@ -188,7 +267,7 @@ class V1Writer:
         if destination.retention_policy:
             self._params["rp"] = destination.retention_policy
 
-    def write(self, body: bytes) -> None:
+    def write(self, body: bytes, points: int | None = None) -> None:
         """POST one batch; raise WriteError unless the server answers 2xx."""
         try:
             response = self._session.post(
@@ -202,7 +281,7 @@ class V1Writer:
             raise unreachable(self.connection, exc) from None
         if response.status_code >= 300:
             raise explain_rejection(
-                self.connection, self.destination, response.status_code, response.text
+                self.connection, self.destination, response.status_code, response.text, points
             )
 
     def close(self) -> None:
@@ -211,9 +290,19 @@ class V1Writer:
 
 
 class V2Writer:
-    """influxdb-client's synchronous write API (``/api/v2/write``) with ``WritesRetry``."""
+    """influxdb-client's synchronous write API (``/api/v2/write``) with :class:`WriteRetry`."""
 
-    def __init__(self, connection: Connection, destination: V2Destination, precision: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        destination: V2Destination,
+        precision: str,
+        stop: threading.Event | None = None,
+    ) -> None:
+        # Imported here: the package costs about a second to import, and only v2 writes use it.
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         self.connection = connection
         self.destination = destination
         self.precision = precision
@@ -223,24 +312,28 @@ class V2Writer:
             org=destination.org or "",
             timeout=int(connection.timeout * 1000),
             verify_ssl=connection.verify_ssl,
-            retries=retry_policy(connection),
+            retries=retry_policy(connection, stop),
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, body: bytes) -> None:
+    def write(self, body: bytes, points: int | None = None) -> None:
         """Write one batch; raise WriteError unless the server answers 2xx (422 included)."""
+        from influxdb_client.rest import ApiException  # (loaded by __init__ already)
+
         try:
             self._write_api.write(
                 bucket=self.destination.bucket,
                 org=self.destination.org or "",
                 record=body,
-                write_precision=cast("WritePrecision", self.precision),
+                write_precision=cast("Any", self.precision),
             )
         except ApiException as exc:
             body = exc.body or b""
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
             status = int(exc.status or 0)
-            raise explain_rejection(self.connection, self.destination, status, text) from None
+            raise explain_rejection(
+                self.connection, self.destination, status, text, points
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise unreachable(self.connection, exc) from None
 
@@ -249,11 +342,16 @@ class V2Writer:
         self._client.close()
 
 
-def open_writer(connection: Connection, destination: Destination, precision: str) -> Writer:
-    """A writer of the flavour that ``destination`` belongs to."""
+def open_writer(
+    connection: Connection,
+    destination: Destination,
+    precision: str,
+    stop: threading.Event | None = None,
+) -> Writer:
+    """A writer of the flavour that ``destination`` belongs to; ``stop`` ends its retries."""
     if isinstance(destination, V1Destination):
-        return V1Writer(connection, destination, precision)
-    return V2Writer(connection, destination, precision)
+        return V1Writer(connection, destination, precision, stop)
+    return V2Writer(connection, destination, precision, stop)
 
 
 def server_version(connection: Connection) -> str | None:
@@ -314,7 +412,11 @@ _TYPE_CONFLICT = re.compile(
 
 
 def explain_rejection(
-    connection: Connection, destination: Destination, status: int, text: str
+    connection: Connection,
+    destination: Destination,
+    status: int,
+    text: str,
+    points: int | None = None,
 ) -> WriteError:
     """The error for a batch the server answered with a non-2xx status (after retries)."""
     message = server_message(text)
@@ -350,7 +452,14 @@ def explain_rejection(
         )
     if status == 413:
         return WriteError(
-            f"{where} refused a batch as too large (HTTP 413: {message}). Lower `batch_size_rows`."
+            f"{where} refused a batch as too large (HTTP 413: {message}). "
+            + (
+                "Lower `batch_size_rows`."
+                if points != 1
+                else "A single point is over the server's request size limit: raise the "
+                "server's limit (e.g. `max-body-size` in InfluxDB 1.x's [http] section), or "
+                "leave the largest properties out with a stream map."
+            )
         )
     if status == 429 or status >= 500:
         return WriteError(

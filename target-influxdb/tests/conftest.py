@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 import pytest
@@ -114,7 +117,8 @@ class FaultProxy:
 
     ``faults`` is a list of ``(status, headers, body)`` answered, in order, to the next write
     requests (POST); every other request, and writes once the faults are used up, are forwarded.
-    ``ping_headers`` are added to the answers of ``/ping``.
+    ``ping_headers`` are added to the answers of ``/ping``. ``delay`` seconds pass before a
+    write is forwarded (a slow server); ``write_arrived`` is set when a write request arrives.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -122,6 +126,8 @@ class FaultProxy:
         self.faults: list[tuple[int, dict[str, str], str]] = []
         self.ping_headers: dict[str, str] = {}
         self.writes: list[tuple[int, str]] = []  # (status answered, path) of every POST
+        self.delay = 0.0
+        self.write_arrived = threading.Event()
         self.lock = threading.Lock()
         proxy = self
 
@@ -134,9 +140,11 @@ class FaultProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.write_arrived.set()
                 with proxy.lock:
                     fault = proxy.faults.pop(0) if proxy.faults else None
                 if fault is None:
+                    time.sleep(proxy.delay)
                     self._forward(body)
                     return
                 status, headers, text = fault
@@ -200,3 +208,93 @@ def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
     yield start
     for proxy in proxies:
         proxy.close()
+
+
+class TargetProcess:
+    """``python -m target_influxdb`` fed through a pipe, its STATE lines collected as they come."""
+
+    def __init__(self, config: dict[str, Any], config_file: Path) -> None:
+        config_file.write_text(json.dumps(config), encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "target_influxdb", "--config", str(config_file)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.states: Queue[dict] = Queue()
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.stdout_lines.append(line)
+            self.states.put(json.loads(line))
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_lines.append(line)
+
+    @property
+    def emitted(self) -> list[dict]:
+        """Every STATE value written so far."""
+        return [json.loads(line) for line in self.stdout_lines]
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.stderr_lines) < count:
+            assert time.monotonic() < deadline, f"no {text!r} in {self.stderr_lines}"
+            time.sleep(0.02)
+
+    def send(self, *messages: dict, close: bool = False) -> None:
+        """Write messages to the target; stop quietly if it has exited (after a failed write)."""
+        assert self.process.stdin is not None
+        try:
+            for message in messages:
+                self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+            if close:
+                self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def next_state(self, timeout: float = 30) -> dict:
+        return self.states.get(timeout=timeout)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        """Close the input (if still open), wait for the exit; return code and stderr."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.process.stdin.close()
+        self.process.wait(timeout=timeout)
+        for reader in self.readers:
+            reader.join(timeout=10)
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return self.process.returncode, "".join(self.stderr_lines)
+
+
+@pytest.fixture
+def target_process(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], TargetProcess]]:
+    """Start the target as a child process with these settings: ``target_process(config)``."""
+    started: list[TargetProcess] = []
+
+    def start(config: dict[str, Any]) -> TargetProcess:
+        started.append(TargetProcess(config, tmp_path / f"target-{len(started)}.json"))
+        return started[-1]
+
+    yield start
+    for target in started:
+        if target.process.poll() is None:
+            target.process.kill()
+            target.process.wait()

@@ -7,8 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from target_influxdb.target import TargetInfluxDB
+from target_influxdb.writers import V1Destination, V1Writer
 
 from tests.servers import InfluxDB1, free_port, influxdb1_binary
+
+DATA = Path(__file__).parent / "data"
 
 PASSWORD = "pa55-w0rd-never-logged"
 TOKEN = "t0ken-never-logged"
@@ -232,3 +236,50 @@ def test_config_errors_exit_non_zero_without_traceback(run_cli):
     assert "'v3' is not one of" in result.stderr
     assert json.dumps({}) not in result.stdout
     assert os.linesep not in result.stdout
+
+
+def test_a_nesting_too_deep_for_python_is_one_paragraph_with_the_line_number(run_cli, v1_config):
+    schema = {"type": "SCHEMA", "stream": "s", "schema": {"properties": {"a": {}}}}
+    deep = '{"type": "RECORD", "stream": "s", "record": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"
+    result = run_cli(v1_config, json.dumps(schema) + "\n" + deep + "\n")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert "Input line 2: a value is nested more deeply than this target can handle" in message
+    assert "RecursionError" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("records", "advice"),
+    [
+        (1, "A single point is over the server's request size limit"),
+        (3, "Lower `batch_size_rows`"),
+    ],
+)
+def test_a_413_advises_lowering_the_batch_size_only_when_a_smaller_batch_can_help(
+    run_cli, v1_config, influxdb1, fault_proxy, records, advice
+):
+    proxy = fault_proxy(influxdb1.url)
+    proxy.faults = [(413, {}, '{"error":"Request Entity Too Large"}')]
+    lines = (DATA / "consumption.singer").read_text().splitlines()
+    schema = next(line for line in lines if '"SCHEMA"' in line)
+    rows = [line for line in lines if '"RECORD"' in line][:records]
+    result = run_cli({**v1_config, "url": proxy.url}, "\n".join([schema, *rows]) + "\n")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert f"a batch of {records} points" in message
+    assert advice in message
+    if records == 1:
+        assert "batch_size_rows" not in message
+
+
+def test_verify_ssl_null_keeps_certificate_checks_on(v1_config):
+    """A null setting (e.g. an empty variable under Meltano) means the default, not False."""
+    target = TargetInfluxDB(
+        config={**v1_config, "url": "https://127.0.0.1:8086", "verify_ssl": None}
+    )
+    assert target.connection.verify_ssl is True
+    writer = V1Writer(target.connection, V1Destination("db"), "s")
+    assert writer._session.verify is True
+    writer.close()

@@ -324,3 +324,24 @@ def test_stream_maps_and_flattening_shape_the_points(load, v1_config, influxdb1)
         "meter__id": "string",
         "meter__kwh": "float",
     }
+
+
+def test_an_empty_and_a_null_tag_on_one_point_are_reported_as_a_collision(
+    load, v1_config, influxdb1
+):
+    """Both leave the tag out, so the two records share a point; they are different records
+    (their key properties differ), not two versions of one."""
+    properties = {"site": {"type": ["string", "null"]}, "when": WHEN, "kwh": {"type": "number"}}
+    rows = [
+        {"site": "", "when": "2025-10-26T00:00:00Z", "kwh": 1.5},
+        {"site": None, "when": "2025-10-26T00:00:00Z", "kwh": 2.5},
+    ]
+    loaded = load(
+        v1_config,
+        [schema_message(properties, key_properties=["site", "when"]), *records(*rows)],
+    )
+
+    assert [p["kwh"] for p in influxdb1.points(v1_config["database"], "s")] == [2.5]
+    [warning] = [w for w in loaded.warnings() if "in this batch" in w]
+    assert "A tag whose value is empty or null is left out of the point" in warning
+    assert "same key properties" not in loaded.log
