@@ -61,11 +61,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_wattivahti.client import HOURLY, QUARTER_HOURLY, Answer, WattiVahtiStream
+from tap_wattivahti.client import Answer, TapStream, WattiVahtiStream
+from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import (
     DayMark,
     DaySummary,
@@ -97,13 +97,13 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_wattivahti.tap import Settings, TapWattiVahti
+    from tap_wattivahti.settings import Settings
+    from tap_wattivahti.tap import TapWattiVahti
 
 PERIOD = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
 #: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
 KINDS = ("consumption", "production")
-_AUTO = "auto"
 _PROBE_SPAN = timedelta(days=1)
 _MAX_EXAMPLES = 5
 _MAX_SPANS = 12
@@ -261,7 +261,7 @@ class _Held:
         )
 
 
-class _Settled(Stream):
+class _Settled(TapStream):
     """A stream whose records come in order per partition, so the bookmark advances as they
     flow (an interrupted run resumes), except that a changed day of the settlement window is
     emitted again, before the bookmark (the SDK would call that unsorted)."""
@@ -365,7 +365,7 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         if progress.last_emitted is not None and newest and progress.last_emitted < newest.instant:
             yield self._record(code, newest)  # the bookmark stays at the newest value
             progress.last_emitted = newest.instant
-        if settings.resolution == _AUTO:
+        if settings.resolution == AUTO:
             memory.remember_switch(knowledge.quarters_from, knowledge.hourly_until)
         if plan.settles:
             memory.settled_at = plan.now
@@ -549,7 +549,7 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         """
         start, stop = windows[index]
         resolution = self.settings.resolution
-        if resolution != _AUTO:
+        if resolution != AUTO:
             quarters_from = start if resolution == QUARTER_HOURLY else None
             return [(self.fetch(context, resolution, start, stop), None)], quarters_from
         if knowledge.quarters_from is not None and knowledge.quarters_from <= start:
@@ -704,15 +704,10 @@ class DailyTotalsStream(_Settled):
     replication_key = "day_start"
     schema = DAILY_SCHEMA
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def __init__(self, tap: TapWattiVahti) -> None:
         """Create the stream; the meter streams hand it their summaries during the run."""
-        super().__init__(*args, **kwargs)
+        super().__init__(tap)
         self._batches: dict[tuple[str, str], _Batch] = {}
-
-    @property
-    def tap(self) -> TapWattiVahti:
-        """The tap this stream belongs to (typed)."""
-        return t.cast("TapWattiVahti", self._tap)
 
     @property
     @override
@@ -725,7 +720,7 @@ class DailyTotalsStream(_Settled):
         ]
         return [
             {"metering_point": code, "kind": kind}
-            for code in self.tap.settings.metering_points
+            for code in self.settings.metering_points
             for kind in kinds
         ]
 
