@@ -3,6 +3,16 @@
 Each use below says why no public way serves and which version it was checked against; the
 exact pins in ``pyproject.toml`` keep them true, and ``docs/library-notes.md`` has a section for
 each. Before raising a pin, check this file against the new version first.
+
+* singer-sdk 0.54.9: ``_ConfigInput.from_cli_args`` and ``parse_environment_config`` (how the
+  tap reads config files and ``TAP_WATTIVAHTI_*`` variables, for ``wattivahti-login``),
+  ``PluginBase._handle_termination`` (the signal handler), ``RESTStream._request`` (one request);
+* requests 2.34.2: ``Response._content`` and ``_content_consumed`` (a body read under a deadline);
+* urllib3 2.8.0: no private name (``tap_wattivahti.transport`` uses public ones only).
+
+Public hooks whose use rests on a verified library behaviour say so where they are, citing
+docs/library-notes.md: ``settings.DEFAULTS`` (schema defaults), ``client.TapStream.log`` (the
+SDK's sync error line), ``transport.DeadlineAdapter`` (reads under a deadline).
 """
 
 from __future__ import annotations
@@ -70,18 +80,6 @@ class TapStopHook(Tap):
         self.on_stop(signum)
 
 
-# requests 2.34.2: a response body read by the tap itself (the total deadline).
-def set_content(response: requests.Response, body: bytes) -> None:
-    """Make ``body`` the ``response.content`` of a response streamed and read here.
-
-    requests 2.34.2 keeps a read body in ``Response._content`` and marks it read with
-    ``_content_consumed``; it has no public way to hand it a body read elsewhere. See
-    docs/library-notes.md#requests-content.
-    """
-    response._content = body
-    response._content_consumed = True
-
-
 # singer-sdk 0.54.9: one request of a REST stream, without its pagination and record parsing.
 def send_request(
     stream: RESTStream,
@@ -94,3 +92,15 @@ def send_request(
     (several resolutions per window). See docs/library-notes.md#sdk-request.
     """
     return stream._request
+
+
+# requests 2.34.2: a response body read by the tap itself (the total deadline).
+def set_content(response: requests.Response, body: bytes) -> None:
+    """Make ``body`` the ``response.content`` of a response streamed and read here.
+
+    requests 2.34.2 keeps a read body in ``Response._content`` and marks it read with
+    ``_content_consumed``; it has no public way to hand it a body read elsewhere. See
+    docs/library-notes.md#requests-content.
+    """
+    response._content = body
+    response._content_consumed = True

@@ -25,7 +25,8 @@ class DeadlineAdapter(HTTPAdapter):
     byte at a time never times out. Here a number ``timeout`` bounds connecting, waiting for
     the answer and reading its whole body together (the status line and headers wait at most
     the time left, per read); past it, :class:`requests.ReadTimeout` is raised, which is
-    retried like any timeout. Redirects followed by the session get a deadline each.
+    retried like any timeout. Redirects followed by the session get a deadline each. (What
+    requests and urllib3 do here: docs/library-notes.md#requests-read-deadline.)
     """
 
     @override
