@@ -10,7 +10,8 @@ from queue import Empty
 
 import pytest
 import singer_sdk.testing
-from target_influxdb.writers import Connection, V1Destination, V1Writer
+from target_influxdb.settings import Connection, V1Destination
+from target_influxdb.writers import V1Writer
 
 from tests.servers import InfluxDB1, influxdb1_binary
 
@@ -192,7 +193,9 @@ def test_the_retry_budget_starts_at_each_write_not_when_the_client_was_made(
     """influxdb-client's WritesRetry fixes its deadline at creation; a long run would stop
     retrying after `max_retry_time`. Each write gets its own budget here."""
     proxy = fault_proxy(influxdb1.url)
-    connection = Connection(proxy.url, timeout=0.1, max_retries=2, retry_interval=0.01)
+    connection = Connection(
+        proxy.url, timeout=0.1, verify_ssl=True, max_retries=2, retry_interval=0.01
+    )
     writer = V1Writer(connection, V1Destination(influx_database), "s")
     time.sleep(connection.max_retry_time + 0.2)
     proxy.faults = [(503, {}, "unavailable")]
