@@ -10,9 +10,10 @@ import sys
 import time
 from functools import cached_property
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 import click
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
@@ -36,6 +37,20 @@ class TargetInfluxDB(TargetHooks):
     default_sink_class = InfluxDBSink
     message_reader_class = LineCountingReader
     config_jsonschema = SCHEMA
+    #: The SDK's, and ``batch``: BATCH messages are read (see :meth:`on_batch`).
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        *TargetHooks.capabilities,
+        PluginCapabilities.BATCH,
+    ]
+
+    @classmethod
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, less ``batch_config``, which the ``batch`` capability
+        brings: the SDK's own reading of BATCH files takes their storage from it, while this
+        target reads each file at the URL its message names, so the setting would do nothing."""
+        super().append_builtin_config(config_jsonschema)
+        config_jsonschema["properties"].pop("batch_config", None)
 
     def __init__(
         self,
