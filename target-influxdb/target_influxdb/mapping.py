@@ -275,7 +275,7 @@ def plan_stream(
     write_metadata: bool,
 ) -> StreamPlan:
     """Decide a stream's measurement, time property, tags and field kinds (see
-    docs/design.md)."""
+    docs/design.md#target-influxdb-settings-and-mapping)."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
     measurement = measurements.get(stream) or stream
     check_name("measurement", measurement, stream)
