@@ -182,7 +182,7 @@ class TargetInfluxDB(TargetHooks):
                 continue
             sink.attach(self._stream_run(sink, bookmarks))
             self._sinks[alias] = sink
-            _ = self.pipeline.writer
+            _ = self.pipeline.writer  # the destination, and its errors, at the first SCHEMA
             if previous is not None:
                 self.drain_one(previous)
         if len(maps) == 1 and type(maps[0]) is SameRecordTransform:
