@@ -1,4 +1,4 @@
-"""A WattiVahti API simulator: a real HTTP server that behaves as ../shared/WATTIVAHTI_API.md says.
+"""A WattiVahti API simulator: a real HTTP server that behaves as docs/wattivahti-api.md says.
 
 It serves, on one loopback port:
 
@@ -55,8 +55,8 @@ B2C_API = "CombinedSigninAndSignup"
 CONSUMPTION = 1
 PRODUCTION = 6
 
-# The bill of 2025-10-26 for the seed metering point (WATTIVAHTI_API.md): 100 values summing to
-# 24.510 kWh; the repeated 03 hour's first and second occurrences.
+# The bill of 2025-10-26 for the seed metering point (docs/wattivahti-api.md): 100 values that
+# sum to 24.510 kWh; the repeated 03 hour's first and second occurrences.
 SEED_METERING_POINT = "1234567"
 FALL_DAY_2025 = date(2025, 10, 26)
 FALL_DAY_2025_TOTAL_WH = 24510

@@ -1,4 +1,4 @@
-"""The simulator stands in for the real API: these tests pin the facts of WATTIVAHTI_API.md."""
+"""The simulator stands in for the real API: these tests pin the facts of docs/wattivahti-api.md."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_fall_day_has_100_quarters_with_the_repeated_hour_as_pairs(simulator):
     assert [v["time"][11:16] for v in repeated] == [
         "03:00", "03:00", "03:15", "03:15", "03:30", "03:30", "03:45", "03:45",
     ]  # fmt: skip
-    # The bill of WATTIVAHTI_API.md: first occurrences 0.102, 0.098, 0.101, 0.108 kWh, second
+    # The bill in docs/wattivahti-api.md: first occurrences 0.102, 0.098, 0.101, 0.108 kWh, second
     # occurrences 0.116, 0.096, 0.106, 0.093 kWh; the day sums to 24.510 kWh.
     quantities = [v["quantity"] for v in repeated]
     assert quantities[0::2] == [

@@ -41,8 +41,8 @@ import urllib3.exceptions
 from requests.auth import AuthBase
 from typing_extensions import override
 
-from tap_wattivahti.client import deadline_session, excerpt
 from tap_wattivahti.errors import TokenError
+from tap_wattivahti.transport import deadline_session, excerpt, retry_after
 
 if sys.platform != "win32":
     import fcntl
@@ -221,8 +221,10 @@ class TokenEndpoint:
     url: str
     client_id: str
     scope: str
-    timeout: float = 60.0
-    retry_wait_seconds: float = 2.0
+    #: Seconds one grant may take in all.
+    timeout: float
+    #: Seconds before the first retry of a grant the server did not process (doubles each time).
+    retry_wait_seconds: float
 
 
 class _RetryableTokenFailure(Exception):
@@ -338,7 +340,7 @@ def _post_once(
         raise TokenError(msg) from exc
     if response.status_code in _NOT_PROCESSED_STATUSES:
         msg = f"The WattiVahti token endpoint answered HTTP {response.status_code} to the {what}."
-        raise _RetryableTokenFailure(msg, _retry_after(response))
+        raise _RetryableTokenFailure(msg, retry_after(response, _MAX_RETRY_AFTER_SECONDS))
     if response.status_code >= 500:
         msg = (
             f"The WattiVahti token endpoint is failing: it answered the {what} with HTTP "
@@ -403,16 +405,6 @@ def _refusal_message(response: requests.Response, what: str) -> str:
     )
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER_SECONDS)
-    except ValueError:
-        return None
-
-
 def _never_reached_server(exc: BaseException) -> bool:
     """True when the request surely never reached the server (refused, unresolvable, timeout)."""
     pending: list[Any] = [exc]
@@ -472,7 +464,6 @@ class WattiVahtiAuthenticator(AuthBase):
         self.store = store
         self.endpoint = endpoint
         self.logger = logger
-        self.refresh_count = 0
         self._access_token: str | None = None
         self._expires_at = 0.0
 
@@ -496,7 +487,6 @@ class WattiVahtiAuthenticator(AuthBase):
     def refresh(self) -> None:
         """Exchange the stored refresh token; the rotated one is on disk before we go on."""
         answer = rotate_refresh_token(self.store, self.endpoint, self.logger)
-        self.refresh_count += 1
         margin = min(60.0, answer.expires_in / 10)
         self._expires_at = time.monotonic() + answer.expires_in - margin
         self._access_token = answer.access_token

@@ -1,19 +1,21 @@
-"""The base stream: one ``meterdata2`` request, its retries, and its answer parsed and placed.
+"""The base streams: what every stream of the tap shares, and one ``meterdata2`` request, its
+retries, and its answer parsed and placed.
 
 Requests are sequential and bounded: each one (API and token alike) has a total deadline of
-``request_timeout_seconds`` for connecting and reading the whole answer (:class:`DeadlineAdapter`);
-429 (honouring ``Retry-After``), 5xx, dropped connections and timeouts are retried with
-exponential backoff (``max_retries``, ``retry_wait_seconds``); a 401
-refreshes the access token once and repeats the request; any other 4xx stops the run with a
-message naming the metering point and the API's answer.
+``request_timeout_seconds`` for connecting and reading the whole answer
+(:class:`~tap_wattivahti.transport.DeadlineAdapter`); 429 (honouring ``Retry-After``), 5xx,
+dropped connections and timeouts are retried with exponential backoff (``max_retries``,
+``retry_wait_seconds``); a 401 refreshes the access token once and repeats the request; any other
+4xx stops the run with a message naming the metering point and the API's answer.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
-import time
+import sys
 import typing as t
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -21,28 +23,24 @@ from datetime import datetime
 from decimal import Decimal
 
 import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, Stream
 from singer_sdk.exceptions import RetriableAPIError
 from typing_extensions import override
 
+from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.timeutil import Placement, local_text, place_values
+from tap_wattivahti.transport import DeadlineAdapter, excerpt, retry_after, with_deadlines
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
     from tap_wattivahti.auth import WattiVahtiAuthenticator
-    from tap_wattivahti.tap import Settings, TapWattiVahti
+    from tap_wattivahti.settings import Settings
+    from tap_wattivahti.tap import TapWattiVahti
 
-QUARTER_HOURLY = "PT15MIN"
-HOURLY = "PT1H"
-RESOLUTIONS = (QUARTER_HOURLY, HOURLY)
 _MAX_WAIT_SECONDS = 300.0
-_EXCERPT_CHARS = 300
-_READ_BYTES = 65536
 
 
 class _Unauthorized(Exception):
@@ -68,104 +66,35 @@ class Answer:
     api_sum: Decimal | None
 
 
-class DeadlineAdapter(HTTPAdapter):
-    """Makes a request's ``timeout`` a deadline for the whole exchange, not for each read.
+class TapStream(Stream):
+    """What every stream of this tap shares: its tap (typed) and the tap's validated settings."""
 
-    requests applies ``timeout`` to every socket operation, so an answer that trickles in a
-    byte at a time never times out. Here a number ``timeout`` bounds connecting, waiting for
-    the answer and reading its whole body together (the status line and headers wait at most
-    the time left, per read); past it, :class:`requests.ReadTimeout` is raised, which is
-    retried like any timeout. Redirects followed by the session get a deadline each.
-    """
-
-    @override
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        """Send ``request``; with a number ``timeout`` and no streaming, within that deadline."""
-        if stream or not isinstance(timeout, (int, float)):
-            return super().send(request, stream, timeout, verify, cert, proxies)
-        deadline = time.monotonic() + timeout
-        # Connecting and waiting for the headers share the deadline. requests' send documents a
-        # urllib3 Timeout as a valid timeout; its type hints leave it out.
-        total = urllib3.Timeout(total=timeout)
-        response = super().send(request, True, total, verify, cert, proxies)  # ty: ignore[invalid-argument-type]
-        try:
-            body = _read_within(response, deadline, timeout)
-        except BaseException:
-            response.close()
-            raise
-        # requests keeps a read body in these two attributes; setting them is how a body read
-        # here becomes `response.content` (requests has no public way).
-        response._content = body
-        response._content_consumed = True
-        return response
-
-
-def _read_within(response: requests.Response, deadline: float, seconds: float) -> bytes:
-    """The whole (decoded) body of a streamed ``response``, read before ``deadline``."""
-    raw = response.raw
-    chunks: list[bytes] = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            msg = f"The answer did not arrive in full within {seconds:g} s."
-            raise requests.ReadTimeout(msg, request=response.request, response=response)
-        connection = raw.connection
-        if connection is not None and connection.sock is not None:
-            connection.sock.settimeout(left)  # one read below makes at most one recv
-        try:
-            chunk = raw.read1(_READ_BYTES, decode_content=True)
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.ReadTimeout(exc, request=response.request) from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise requests.ConnectionError(exc, request=response.request) from exc
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def deadline_session() -> requests.Session:
-    """A session whose requests each get a total deadline (:class:`DeadlineAdapter`)."""
-    return with_deadlines(requests.Session())
-
-
-def with_deadlines(session: requests.Session) -> requests.Session:
-    """Mount :class:`DeadlineAdapter` on ``session`` for http and https; returns it."""
-    adapter = DeadlineAdapter()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-def excerpt(text: str) -> str:
-    """A short one-line excerpt of an answer body for error messages."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _EXCERPT_CHARS else flat[:_EXCERPT_CHARS] + "…"
-
-
-class WattiVahtiStream(RESTStream):
-    """Base stream for one ``measurementType`` of ``meterdata2``, one partition per meter."""
-
-    path = "/meterdata2"
-    #: ``measurementType`` of the API: 1 consumption, 6 production.
-    measurement_type: t.ClassVar[int]
-
-    @property
-    def tap(self) -> TapWattiVahti:
-        """The tap this stream belongs to (typed)."""
-        return t.cast("TapWattiVahti", self._tap)
+    def __init__(self, tap: TapWattiVahti) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        self.tap = tap
 
     @property
     def settings(self) -> Settings:
         """The tap's validated settings."""
         return self.tap.settings
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """Log as the SDK does, except its "An unhandled error occurred while syncing" ERROR for
+        an expected failure: that failure ends the run with its own one paragraph (see
+        docs/library-notes.md#sdk-sync-error-log)."""
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], TapWattiVahtiError):
+            return
+        super().log(message, *args, level=level, **kwargs)
+
+
+class WattiVahtiStream(TapStream, RESTStream):
+    """Base stream for one ``measurementType`` of ``meterdata2``, one partition per meter."""
+
+    path = "/meterdata2"
+    #: ``measurementType`` of the API: 1 consumption, 6 production.
+    measurement_type: t.ClassVar[int]
 
     @property
     @override
@@ -203,9 +132,9 @@ class WattiVahtiStream(RESTStream):
         attempt = 0
         while True:
             wait = min(base * 2**attempt, _MAX_WAIT_SECONDS)
-            retry_after = _retry_after_seconds(exception)
-            if retry_after is not None:
-                wait = min(retry_after, _MAX_WAIT_SECONDS)
+            asked = _retry_after(exception)
+            if asked is not None:
+                wait = asked
             attempt += 1
             exception = yield wait
 
@@ -267,7 +196,7 @@ class WattiVahtiStream(RESTStream):
         self, request: requests.PreparedRequest, context: Context, where: str
     ) -> requests.Response:
         """Send with retries; after a 401, refresh the access token once and send again."""
-        send = self.request_decorator(self._request)
+        send = self.request_decorator(compat.send_request(self))
         try:
             try:
                 return send(request, context)
@@ -365,14 +294,12 @@ def _quantity(value: object, where: object) -> Decimal | None:
     return number
 
 
-def _retry_after_seconds(exception: object) -> float | None:
+def _retry_after(exception: object) -> float | None:
+    """The ``Retry-After`` of a 429 answer (capped), if it has one."""
     response = getattr(exception, "response", None)
     if not isinstance(response, requests.Response) or response.status_code != 429:
         return None
-    try:
-        return max(float(response.headers.get("Retry-After", "")), 0.0)
-    except ValueError:
-        return None
+    return retry_after(response, _MAX_WAIT_SECONDS)
 
 
 def _describe_failure(exception: object) -> str:

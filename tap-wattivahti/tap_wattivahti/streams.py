@@ -24,19 +24,10 @@ before the newest value in local time; later ones are the usual not-yet-measured
 day whose mark still counts missing periods when it leaves the settlement window is named too:
 it is not asked again.
 
-**Resolution** ``auto`` — 15-minute values wherever they exist, hourly values elsewhere, never both
-for one period — costs about one request per window:
-
-* a window after the meter's first 15-minute value asks ``PT15MIN`` only, one before it (or, on
-  the local day of the run's end, after a probe of that same day found none) asks ``PT1H`` only.
-  What is known is kept in the partition's state, so an incremental run costs one request and a
-  meter that switches later is noticed by at most one probe per local day;
-* otherwise the window asks ``PT15MIN`` first. Values from its start: done. Values from a later
-  instant S: the switch is in this window, so ``PT1H`` is asked for ``[start, S)`` and only hours
-  that end by S are kept (an hour overlapping the first quarter hour would double it). No values:
-  the window is hourly, and a binary search over the remaining windows (probing the last local
-  day of a window with ``PT15MIN``) finds the first one with 15-minute values, so a multi-year
-  hourly history costs a logarithmic number of probes instead of a second request per window.
+**Resolution.** Which requests cover each window is planned by
+:class:`tap_wattivahti.resolution.Planner` (``auto``: 15-minute values wherever they exist,
+hourly values elsewhere, never both for one period, at about one request per window); what it
+learns about the meter's switch is kept in the partition's state.
 
 **Integrity.** For each answer, the sum of the values kept is compared with the API's own
 ``sum.quantity``; a difference is logged with what was left out and why (INFO when the rules
@@ -61,11 +52,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_wattivahti.client import HOURLY, QUARTER_HOURLY, Answer, WattiVahtiStream
+from tap_wattivahti.client import Answer, TapStream, WattiVahtiStream
+from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY, Ask, Planner, Switch
 from tap_wattivahti.settlement import (
     DayMark,
     DaySummary,
@@ -97,14 +88,12 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_wattivahti.tap import Settings, TapWattiVahti
+    from tap_wattivahti.tap import TapWattiVahti
 
 PERIOD = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
 #: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
 KINDS = ("consumption", "production")
-_AUTO = "auto"
-_PROBE_SPAN = timedelta(days=1)
 _MAX_EXAMPLES = 5
 _MAX_SPANS = 12
 
@@ -181,34 +170,6 @@ DAILY_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-@dataclass
-class _SwitchKnowledge:
-    """What is known about where one meter's 15-minute values begin."""
-
-    #: 15-minute values exist at this instant (and so from here on).
-    quarters_from: datetime | None = None
-    #: No 15-minute values before this instant.
-    hourly_until: datetime | None = None
-
-    @classmethod
-    def recalled(cls, memory: Memory, stop: datetime, settings: Settings) -> _SwitchKnowledge:
-        """What earlier runs learned; a probe on the local day of ``stop`` holds until ``stop``."""
-        knowledge = cls(memory.quarters_from, memory.hourly_until)
-        until = knowledge.hourly_until
-        zone = settings.zone
-        if until is not None and until.astimezone(zone).date() == stop.astimezone(zone).date():
-            knowledge.saw_none_before(stop)
-        return knowledge
-
-    def saw_quarters(self, instant: datetime) -> None:
-        if self.quarters_from is None or instant < self.quarters_from:
-            self.quarters_from = instant
-
-    def saw_none_before(self, instant: datetime) -> None:
-        if self.hourly_until is None or instant > self.hourly_until:
-            self.hourly_until = instant
-
-
 @dataclass(frozen=True)
 class _Plan:
     """One partition's run: ``[start, stop)``, the bookmark, and whether it re-reads the window."""
@@ -261,7 +222,7 @@ class _Held:
         )
 
 
-class _Settled(Stream):
+class _Settled(TapStream):
     """A stream whose records come in order per partition, so the bookmark advances as they
     flow (an interrupted run resumes), except that a changed day of the settlement window is
     emitted again, before the bookmark (the SDK would call that unsorted)."""
@@ -348,12 +309,15 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         settings = self.settings
         memory = Memory(self.get_context_state(context))
         plan = self.sync_plan(context, memory)
-        knowledge = _SwitchKnowledge.recalled(memory, plan.stop, settings)
         windows = plan_windows(plan.start, plan.stop, settings.zone, settings.window_days)
+        switch = Switch.recalled(
+            memory.quarters_from, memory.hourly_until, plan.stop, settings.zone
+        )
+        planner = Planner(settings.resolution, windows, switch)
         marks = memory.marks()
         progress = _Progress()
         for index, (start, stop) in enumerate(windows):
-            window = self._fetch_window(context, windows, index, knowledge)
+            window = self._fetch_window(code, context, planner, index)
             by_day: dict[date, list[Value]] = {}
             for value in window.values:
                 by_day.setdefault(value.instant.astimezone(settings.zone).date(), []).append(value)
@@ -365,8 +329,8 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         if progress.last_emitted is not None and newest and progress.last_emitted < newest.instant:
             yield self._record(code, newest)  # the bookmark stays at the newest value
             progress.last_emitted = newest.instant
-        if settings.resolution == _AUTO:
-            memory.remember_switch(knowledge.quarters_from, knowledge.hourly_until)
+        if settings.resolution == AUTO:
+            memory.remember_switch(switch.quarters_from, switch.hourly_until)
         if plan.settles:
             memory.settled_at = plan.now
         self._finish(code, plan, memory, progress)
@@ -507,104 +471,54 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         )
 
     # ------------------------------------------------------------------ requests
-    def _fetch_window(
-        self,
-        context: Context,
-        windows: list[tuple[datetime, datetime]],
-        index: int,
-        knowledge: _SwitchKnowledge,
-    ) -> _Window:
-        """Fetch window ``index``: its values in UTC order and the grid switch."""
-        code = str(context["metering_point"])
-        answers, quarters_from = self._answers(context, windows, index, knowledge)
+    def _fetch_window(self, code: str, context: Context, planner: Planner, index: int) -> _Window:
+        """Fetch window ``index`` as the planner says: its values in UTC order, the grid switch."""
+        plan = planner.window(index)
+        answers: dict[Ask, Answer] = {}
+        ask = plan.ask
+        while ask is not None:
+            answer = answers[ask] = self.fetch(context, ask.resolution, ask.start, ask.stop)
+            readings = answer.placement.readings
+            ask = plan.answer(readings[0].instant if readings else None)
+        cover = plan.cover
+        if cover.probed:
+            switch = planner.switch
+            self.logger.info(
+                "Metering point %s: probed for 15-minute values; none before %s%s.",
+                code,
+                switch.hourly_until.isoformat() if switch.hourly_until else "?",
+                f", some from {switch.quarters_from.isoformat()}" if switch.quarters_from else "",
+            )
+        if cover.switch_at is not None:
+            self.logger.info(
+                "Metering point %s: 15-minute values begin at %s; hourly values before.",
+                code,
+                cover.switch_at.isoformat(),
+            )
         values: list[Value] = []
-        for answer, keep_before in answers:
-            held = _Held()
-            self._report_rejected(code, answer, held)
-            kept = Decimal(0)
-            period = PERIOD[answer.resolution]
-            for reading in answer.placement.readings:
-                if keep_before is not None and reading.instant + period > keep_before:
-                    held.add("overlapping the first 15-minute value", reading.quantity)
-                    continue
-                if values and reading.instant <= values[-1].instant:
-                    held.add("already taken from an earlier answer", reading.quantity)
-                    continue
-                values.append(Value(reading.instant, reading.quantity, answer.resolution))
-                kept += reading.quantity or Decimal(0)
-            self._check_sum(code, answer, kept, held)
-        return _Window(values, quarters_from)
+        for part in cover.parts:
+            self._keep(code, answers[part.ask], part.keep_before, values)
+        return _Window(values, cover.quarters_from)
 
-    def _answers(
-        self,
-        context: Context,
-        windows: list[tuple[datetime, datetime]],
-        index: int,
-        knowledge: _SwitchKnowledge,
-    ) -> tuple[list[tuple[Answer, datetime | None]], datetime | None]:
-        """The answers that cover window ``index``, in time order, each with its overlap limit,
-        and where the window's grid turns quarter-hourly (``None``: hourly throughout).
-
-        The limit (the first 15-minute instant) drops hourly periods that would end after it.
-        """
-        start, stop = windows[index]
-        resolution = self.settings.resolution
-        if resolution != _AUTO:
-            quarters_from = start if resolution == QUARTER_HOURLY else None
-            return [(self.fetch(context, resolution, start, stop), None)], quarters_from
-        if knowledge.quarters_from is not None and knowledge.quarters_from <= start:
-            return [(self.fetch(context, QUARTER_HOURLY, start, stop), None)], start
-        if knowledge.hourly_until is not None and stop <= knowledge.hourly_until:
-            return [(self.fetch(context, HOURLY, start, stop), None)], None
-        quarters = self.fetch(context, QUARTER_HOURLY, start, stop)
-        readings = quarters.placement.readings
-        if not readings:
-            knowledge.saw_none_before(stop)
-            self._probe(context, windows, index + 1, knowledge)
-            return [(self.fetch(context, HOURLY, start, stop), None)], None
-        first = readings[0].instant
-        knowledge.saw_quarters(first)
-        if first - start < HOUR:
-            return [(quarters, None)], start
-        self.logger.info(
-            "Metering point %s: 15-minute values begin at %s; hourly values before.",
-            context["metering_point"],
-            first.isoformat(),
-        )
-        return [(self.fetch(context, HOURLY, start, first), first), (quarters, None)], first
-
-    def _probe(
-        self,
-        context: Context,
-        windows: list[tuple[datetime, datetime]],
-        begin: int,
-        knowledge: _SwitchKnowledge,
+    def _keep(
+        self, code: str, answer: Answer, keep_before: datetime | None, values: list[Value]
     ) -> None:
-        """Binary-search ``windows[begin:]`` for the first one with 15-minute values.
-
-        Each probe asks ``PT15MIN`` for the last local day of a window; 15-minute values, once
-        they exist, exist for every later period, so the answers are monotonic.
-        """
-        low, high = begin, len(windows)
-        if low >= high:
-            return
-        while low < high:
-            middle = (low + high) // 2
-            start, stop = windows[middle]
-            probe = self.fetch(context, QUARTER_HOURLY, max(start, stop - _PROBE_SPAN), stop)
-            readings = probe.placement.readings
-            if readings:
-                knowledge.saw_quarters(readings[0].instant)
-                high = middle
-            else:
-                knowledge.saw_none_before(stop)
-                low = middle + 1
-        self.logger.info(
-            "Metering point %s: probed for 15-minute values; none before %s%s.",
-            context["metering_point"],
-            knowledge.hourly_until.isoformat() if knowledge.hourly_until else "?",
-            f", some from {knowledge.quarters_from.isoformat()}" if knowledge.quarters_from else "",
-        )
+        """Add the answer's values that come after ``values`` (and, with ``keep_before``, end by
+        then) to ``values``, and check the sum of those kept against the API's."""
+        held = _Held()
+        self._report_rejected(code, answer, held)
+        kept = Decimal(0)
+        period = PERIOD[answer.resolution]
+        for reading in answer.placement.readings:
+            if keep_before is not None and reading.instant + period > keep_before:
+                held.add("overlapping the first 15-minute value", reading.quantity)
+                continue
+            if values and reading.instant <= values[-1].instant:
+                held.add("already taken from an earlier answer", reading.quantity)
+                continue
+            values.append(Value(reading.instant, reading.quantity, answer.resolution))
+            kept += reading.quantity or Decimal(0)
+        self._check_sum(code, answer, kept, held)
 
     # ------------------------------------------------------------------ answer checks
     def _report_rejected(self, code: str, answer: Answer, held: _Held) -> None:
@@ -704,15 +618,10 @@ class DailyTotalsStream(_Settled):
     replication_key = "day_start"
     schema = DAILY_SCHEMA
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def __init__(self, tap: TapWattiVahti) -> None:
         """Create the stream; the meter streams hand it their summaries during the run."""
-        super().__init__(*args, **kwargs)
+        super().__init__(tap)
         self._batches: dict[tuple[str, str], _Batch] = {}
-
-    @property
-    def tap(self) -> TapWattiVahti:
-        """The tap this stream belongs to (typed)."""
-        return t.cast("TapWattiVahti", self._tap)
 
     @property
     @override
@@ -725,7 +634,7 @@ class DailyTotalsStream(_Settled):
         ]
         return [
             {"metering_point": code, "kind": kind}
-            for code in self.tap.settings.metering_points
+            for code in self.settings.metering_points
             for kind in kinds
         ]
 

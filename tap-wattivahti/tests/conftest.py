@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from contextlib import redirect_stdout
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +59,19 @@ class Run:
         return None
 
 
-def instants(records: list[dict[str, Any]]) -> list[datetime]:
-    """The records' timestamps as aware datetimes."""
-    return [datetime.fromisoformat(r["timestamp"]) for r in records]
+@pytest.fixture
+def catalog_selecting():
+    """Build the tap's catalog for a config with exactly the named streams selected."""
+
+    def build(config: dict[str, Any], *streams: str) -> dict[str, Any]:
+        catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+        for entry in catalog["streams"]:
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+        return catalog
+
+    return build
 
 
 @pytest.fixture

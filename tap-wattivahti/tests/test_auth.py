@@ -99,15 +99,14 @@ def test_a_second_401_in_a_row_stops_with_a_clear_error(tap_config, run_tap, sim
 def test_access_token_is_refreshed_only_when_it_expires(tmp_path):
     with Simulator(access_token_lifetime=1) as sim:
         store = TokenStore(tmp_path / "token.txt", sim.issue_refresh_token())
-        auth = WattiVahtiAuthenticator(
-            store, TokenEndpoint(sim.token_url, CLIENT_ID, API_SCOPE), logging.getLogger("t")
-        )
+        endpoint = TokenEndpoint(sim.token_url, CLIENT_ID, API_SCOPE, 60, 2)
+        auth = WattiVahtiAuthenticator(store, endpoint, logging.getLogger("t"))
         first = auth.access_token()
         assert auth.access_token() == first
-        assert auth.refresh_count == 1
+        assert len(sim.requests("token")) == 1
         time.sleep(1.0)  # expires_in 1 s, less a 10 % margin
         assert auth.access_token() != first
-        assert auth.refresh_count == 2
+        assert len(sim.requests("token")) == 2
         assert sim.valid_refresh_tokens() == [store.read()]
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from tap_wattivahti.errors import TapWattiVahtiError
-from tap_wattivahti.tap import Settings, parse_metering_points
+from tap_wattivahti.settings import Settings, parse_metering_points
 
 from tests.simulator import Fault
 

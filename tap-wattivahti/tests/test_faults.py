@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from datetime import date
 
 import pytest
+import requests
+from singer_sdk.exceptions import RetriableAPIError
 from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.streams import ConsumptionStream
+from tap_wattivahti.tap import TapWattiVahti
 
 from tests.simulator import Fault, local_midnight_utc
 
@@ -20,12 +25,41 @@ def statuses(simulator):
 
 def test_429_waits_as_long_as_retry_after_says(tap_config, run_tap, simulator):
     simulator.inject(Fault("429", retry_after=1), Fault("429"))
-    began = time.monotonic()
     run = run_tap(tap_config(**DAY))
-    elapsed = time.monotonic() - began
+    first, second, _ = simulator.requests("meterdata")
     assert statuses(simulator) == [429, 429, 200]
-    assert 1.0 <= elapsed < 5
+    assert second.at - first.at >= 1.0  # the simulator's clock: a busy machine only adds to it
     assert len(run.records()) == 96
+
+
+def _failure(status: int, retry_after: str | None = None) -> RetriableAPIError:
+    response = requests.Response()
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return RetriableAPIError(f"HTTP {status}", response)
+
+
+def test_backoff_doubles_from_retry_wait_and_a_429s_retry_after_wins():
+    tap = TapWattiVahti(
+        config={"metering_points": ["1234567"], "retry_wait_seconds": 2}, parse_env_config=False
+    )
+    waits = ConsumptionStream(tap).backoff_wait_generator()
+    assert next(waits) == 0.0  # backoff primes the generator
+    in_30_seconds = email.utils.formatdate(time.time() + 30, usegmt=True)
+    failures = [
+        (_failure(429, "1"), 1),  # Retry-After in seconds
+        (_failure(503), 4),  # 2 s doubled per retry: the second retry
+        (_failure(503, "1"), 8),  # Retry-After counts for a 429 only
+        (_failure(429), 16),  # a 429 without Retry-After doubles too
+        (_failure(429, "1000"), 300),  # at most 300 s
+        (_failure(429, "soon"), 64),  # an unreadable Retry-After is no Retry-After
+        (requests.ConnectionError(), 128),
+        (requests.Timeout(), 256),
+        (_failure(500), 300),
+    ]
+    assert [waits.send(exception) for exception, _ in failures] == [w for _, w in failures]
+    assert 25 < waits.send(_failure(429, in_30_seconds)) <= 30  # Retry-After as an HTTP date
 
 
 def test_server_errors_dropped_connections_and_timeouts_are_retried(tap_config, run_tap, simulator):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tap_wattivahti import login
+from tap_wattivahti import login, settings
 
 from tests.simulator import Simulator
 
@@ -156,6 +156,29 @@ def test_token_file_falls_back_to_the_refresh_token_file_variable(simulator, tmp
     ],
 )  # fmt: skip
 def test_login_pages_are_found_from_the_token_url(token_url, authorize, host):
-    options = login.LoginOptions(Path("t"), token_url, "client", "scope")
-    assert options.authorize_url == authorize
-    assert options.b2c_host == host
+    assert login.authorize_url(token_url) == authorize
+    assert login.b2c_host(token_url) == host
+
+
+def test_login_settings_layer_flags_environment_files_alias_and_defaults(tmp_path, monkeypatch):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"refresh_token_file": "first.txt", "client_id": "first-client"}))
+    second.write_text(json.dumps({"refresh_token_file": "second.txt", "scope": ""}))
+    for name in ("REFRESH_TOKEN_FILE", "TAP_WATTIVAHTI_REFRESH_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TAP_WATTIVAHTI_CLIENT_ID", "env-client")
+    monkeypatch.setenv("TAP_WATTIVAHTI_TOKEN_URL", "")  # empty: unset
+    monkeypatch.setenv("REFRESH_TOKEN_FILE", "alias.txt")
+    no_flags = {"refresh_token_file": None, "token_url": None, "client_id": None}
+    got = settings.login_settings([str(first), str(second)], no_flags)
+    assert got.refresh_token_file == Path("second.txt")  # later files win over the alias
+    assert got.client_id == "env-client"  # the environment wins over the files, as in the tap
+    assert got.token_url == settings.DEFAULTS["token_url"]
+    assert got.scope == settings.DEFAULTS["scope"]  # an empty value is unset
+    flagged = settings.login_settings(
+        [str(first)], {**no_flags, "client_id": "flag-client", "token_url": "http://x/token"}
+    )
+    assert (flagged.client_id, flagged.token_url) == ("flag-client", "http://x/token")
+    assert settings.login_settings([], no_flags).refresh_token_file == Path("alias.txt")
+    monkeypatch.delenv("REFRESH_TOKEN_FILE")
+    assert settings.login_settings([], no_flags).refresh_token_file == Path("refresh_token.txt")

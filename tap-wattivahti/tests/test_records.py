@@ -57,7 +57,7 @@ def test_spring_dst_day_has_92_quarter_hours_without_a_gap_in_utc(tap_config, ru
     assert instants[12] == datetime(2025, 3, 30, 1, 0, tzinfo=UTC)  # 04:00+03:00 after 02:45
 
 
-def test_records_carry_exact_floats_including_integer_zeros(tap_config, run_tap):
+def test_records_carry_exact_floats_including_integer_zeros(tap_config, run_tap, catalog_selecting):
     solar = MeteringPoint("5555555", production=True)
     with Simulator([solar]) as sim:
         catalog_run = run_tap(
@@ -72,7 +72,7 @@ def test_records_carry_exact_floats_including_integer_zeros(tap_config, run_tap)
                 end_date="2025-06-10T08:00:00",
                 resolution="PT15MIN",
             ),
-            catalog=production_only_catalog(run_tap, tap_config(sim)),
+            catalog=catalog_selecting(tap_config(sim), "production"),
         )
         truth = sim.truth(
             "5555555",
@@ -94,17 +94,6 @@ def test_records_carry_exact_floats_including_integer_zeros(tap_config, run_tap)
     assert all(type(r["production_wh"]) is float for r in records)
     assert {i: r["production_wh"] for i, r in zip(stamps(records), records, strict=True)} == truth
     assert all(r["production_wh"] == round(r["production_kwh"] * 1000) for r in records)
-
-
-def production_only_catalog(run_tap, config):
-    from tap_wattivahti.tap import TapWattiVahti
-
-    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "production"
-    return catalog
 
 
 def test_wh_is_kwh_times_1000_exactly(tap_config, run_tap, simulator):

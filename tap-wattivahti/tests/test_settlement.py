@@ -378,31 +378,21 @@ def test_unplaceable_values_make_one_warning_per_answer_not_one_per_value(
     assert placed.count("is not an ISO 8601 time") == 5
 
 
-def test_daily_totals_without_a_selected_meter_stream_emits_nothing(tap_config, run_tap):
-    from tap_wattivahti.tap import TapWattiVahti
-
+def test_daily_totals_without_a_selected_meter_stream_emits_nothing(
+    tap_config, run_tap, catalog_selecting
+):
     config = tap_config(start_date="2025-06-10", end_date="2025-06-11")
-    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "daily_totals"
-    run = run_tap(config, catalog=catalog)
+    run = run_tap(config, catalog=catalog_selecting(config, "daily_totals"))
     assert [m for m in run.messages if m["type"] == "RECORD"] == []
 
 
 def test_days_after_the_newest_value_and_a_meter_producing_nothing_get_no_total(
-    tap_config, run_tap, simulator
+    tap_config, run_tap, simulator, catalog_selecting
 ):
-    from tap_wattivahti.tap import TapWattiVahti
-
     simulator.available_until = datetime(2025, 6, 11, 9, tzinfo=UTC)  # 12:00 local
     config = tap_config(start_date="2025-06-09", end_date="2025-06-14")
-    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = True  # production too: the point has none
+    # production too: the point has none
+    catalog = catalog_selecting(config, "consumption", "production", "daily_totals")
     run = run_tap(config, catalog=catalog)
     assert run.records("production") == []
     totals = run.records("daily_totals")

@@ -1,0 +1,418 @@
+"""The tap's settings: their JSON schema, and the only code that reads them.
+
+:data:`SCHEMA` is the one place of every setting's default. The SDK writes those defaults into a
+tap's config (its config validator gives a missing key the property's ``default``; see
+docs/library-notes.md#schema-defaults), and :func:`given` does the same for any other config,
+such as the one ``wattivahti-login`` assembles, so no default is written twice. A setting set to
+null or to an empty text (an empty environment variable) counts as unset: it gets the default.
+
+:class:`Settings` is the validated tap config; :class:`TokenSettings` is its part that
+``wattivahti-login`` needs too, read by :func:`login_settings` through the tap's own layering of
+config files and environment variables without loading the streams.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from singer_sdk import typing as th
+
+from tap_wattivahti import compat
+from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY
+from tap_wattivahti.timeutil import parse_local
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+#: Prefix of the environment variables the SDK reads settings from (``--config ENV``).
+ENV_PREFIX = "TAP_WATTIVAHTI_"
+#: The earlier script's variable for the token file (meltano.yml's ``env_aliases``), which
+#: ``wattivahti-login`` reads too.
+TOKEN_FILE_ALIAS = "REFRESH_TOKEN_FILE"  # noqa: S105 - the name of a variable
+METERING_POINT_ENV = "WATTIVAHTI_METERING_POINT"
+_CODE = re.compile(r"[A-Za-z0-9]+")
+#: The settings ``wattivahti-login`` reads (it never sends a refresh token it was given).
+_LOGIN_SETTINGS = ("refresh_token_file", "token_url", "client_id", "scope")
+
+SCHEMA: dict[str, t.Any] = th.PropertiesList(
+    th.Property(
+        "metering_points",
+        th.ArrayType(th.StringType),
+        required=True,
+        title="Metering points",
+        description=(
+            "Metering point codes to sync, one partition (and bookmark) each. An entry may "
+            'hold several codes separated by commas, e.g. ["1234567,7654321"].'
+        ),
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        title="Refresh token",
+        description=(
+            "A WattiVahti refresh token, used only to seed refresh_token_file when that "
+            "file is missing or empty. Usually left unset: run wattivahti-login instead."
+        ),
+    ),
+    th.Property(
+        "refresh_token_file",
+        th.StringType,
+        default="refresh_token.txt",
+        title="Refresh token file",
+        description=(
+            "Where the current (rotated) refresh token lives; rewritten atomically with "
+            "mode 0600 every time it rotates. wattivahti-login writes the first one."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description=(
+            "First instant to sync for a metering point that has no bookmark (a bookmark "
+            "always wins). Naive values are local time in `timezone`. Unset: now minus "
+            "initial_sync_days."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description=(
+            "Last instant (exclusive) to sync, for manual backfills. Naive values are "
+            "local time in `timezone`. Unset: now."
+        ),
+    ),
+    th.Property(
+        "initial_sync_days",
+        th.IntegerType(minimum=1),
+        default=7,
+        title="Initial sync days",
+        description="Days back from now to start a metering point with no bookmark and no "
+        "start_date.",
+    ),
+    th.Property(
+        "lookback_hours",
+        th.IntegerType(minimum=0),
+        default=2,
+        title="Lookback hours",
+        description=(
+            "Hours before the bookmark to fetch again (late or corrected values); a run "
+            "fetches from local midnight of the day that hour falls on."
+        ),
+    ),
+    th.Property(
+        "correction_days",
+        th.IntegerType,
+        default=7,
+        title="Correction days",
+        description=(
+            "The settlement window: local days before the bookmark's day that a due re-read "
+            "asks again, so values WattiVahti fills or corrects later are picked up (only "
+            "changed days are emitted again). 0 turns the re-read off."
+        ),
+    ),
+    th.Property(
+        "correction_interval_hours",
+        th.IntegerType,
+        default=24,
+        title="Correction interval hours",
+        description=(
+            "How often the settlement window is re-read (the last re-read is kept in the "
+            "state). 0 re-reads it on every run."
+        ),
+    ),
+    th.Property(
+        "resolution",
+        th.StringType,
+        default=AUTO,
+        allowed_values=[AUTO, QUARTER_HOURLY, HOURLY],
+        title="Resolution",
+        description=(
+            "auto: 15-minute values where the meter has them, hourly values before; "
+            "PT15MIN or PT1H force one resolution."
+        ),
+    ),
+    th.Property(
+        "window_days",
+        th.IntegerType(minimum=1, maximum=31),
+        default=31,
+        title="Window days",
+        description=(
+            "Longest span of one request, in local days. Windows end at local midnight "
+            "and never cross a calendar month (a month of 15-minute values is known to work)."
+        ),
+    ),
+    th.Property(
+        "timezone",
+        th.StringType,
+        default="Europe/Helsinki",
+        title="Time zone",
+        description="IANA time zone of the API's naive local times.",
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default="https://porienergia-prod-agent.frendsapp.com:9999/api/onlineapi/v1",
+        title="API URL",
+        description="Base URL of the WattiVahti meter data API.",
+    ),
+    th.Property(
+        "token_url",
+        th.StringType,
+        default=(
+            "https://pesv.b2clogin.com/pesv.onmicrosoft.com/b2c_1_tunnistus_signinv2/oauth2/v2.0/token"
+        ),
+        title="Token URL",
+        description="Azure AD B2C token endpoint.",
+    ),
+    th.Property(
+        "client_id",
+        th.StringType,
+        default="84ebdb93-9ea6-42c7-bd7d-302abf7556fa",
+        title="Client ID",
+        description="Azure AD B2C public client id of WattiVahti.",
+    ),
+    th.Property(
+        "scope",
+        th.StringType,
+        default="https://pesv.onmicrosoft.com/salpa/customer.read openid profile offline_access",
+        title="Scope",
+        description="OAuth scope that grants access to the meter data API.",
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.IntegerType(minimum=1),
+        default=120,
+        title="Request timeout",
+        description=(
+            "Seconds one API or token request may take in all (connecting and reading the "
+            "whole answer) before it counts as timed out."
+        ),
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=0),
+        default=5,
+        title="Maximum retries",
+        description="Retries of a failed request (429, 5xx, dropped connection, timeout).",
+    ),
+    th.Property(
+        "retry_wait_seconds",
+        th.NumberType(minimum=0),
+        default=2,
+        title="Retry wait",
+        description=(
+            "Seconds before the first retry; doubles each retry (at most 300). A 429's "
+            "Retry-After wins."
+        ),
+    ),
+).to_dict()
+
+#: Setting name → default, as the schema declares them (read once, before the SDK adds its own
+#: built-in settings to the schema).
+DEFAULTS: Mapping[str, t.Any] = MappingProxyType(
+    {name: spec["default"] for name, spec in SCHEMA["properties"].items() if "default" in spec}
+)
+
+
+def given(*layers: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The schema's defaults overlaid with ``layers`` in order: a later layer's value wins, and
+    a null or empty value counts as unset (it never hides an earlier layer or the default)."""
+    merged = dict(DEFAULTS)
+    for layer in layers:
+        merged.update({name: value for name, value in layer.items() if value not in (None, "")})
+    return merged
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """Where the rotating refresh token lives and where, and as whom, it is exchanged."""
+
+    refresh_token_file: Path
+    refresh_token: str | None
+    token_url: str
+    client_id: str
+    scope: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any]) -> TokenSettings:
+        """The token settings of ``config`` (the defaults where unset)."""
+        values = given(config)
+        return cls(
+            refresh_token_file=Path(values["refresh_token_file"]),
+            refresh_token=values.get("refresh_token"),
+            token_url=str(values["token_url"]),
+            client_id=str(values["client_id"]),
+            scope=str(values["scope"]),
+        )
+
+
+def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None]) -> TokenSettings:
+    """``wattivahti-login``'s token settings, first match wins: its command-line ``flags``
+    (setting name → value), then the ``TAP_WATTIVAHTI_*`` environment variables over the config
+    files (later files win), as ``tap-wattivahti --config FILE... --config ENV`` layers them,
+    then ``REFRESH_TOKEN_FILE`` for the token file, then the defaults.
+
+    Only the process environment is read: a ``.env`` file is not (``uv run --env-file .env``
+    and Meltano load it explicitly).
+    """
+    try:
+        files = compat.config_files(config_files)
+    except (OSError, ValueError) as exc:
+        msg = f"Cannot read the config file(s) {', '.join(config_files)}: {exc}"
+        raise TapWattiVahtiError(msg) from None
+    schema = {"properties": {name: SCHEMA["properties"][name] for name in _LOGIN_SETTINGS}}
+    environment = compat.environment_config(schema, ENV_PREFIX)
+    alias = {"refresh_token_file": os.environ.get(TOKEN_FILE_ALIAS)}
+    return TokenSettings.from_config(given(alias, files, environment, flags))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path)."""
+
+    metering_points: tuple[str, ...]
+    zone: ZoneInfo
+    start_date: datetime | None
+    end_date: datetime | None
+    initial_sync_days: int
+    lookback: timedelta
+    correction_days: int
+    correction_interval: timedelta
+    resolution: str
+    window_days: int
+    api_url: str
+    tokens: TokenSettings
+    request_timeout_seconds: int
+    max_retries: int
+    retry_wait_seconds: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
+        """Validate ``config``; a bad value raises an error that names it and what to set."""
+        values = given(config)
+        zone = parse_timezone(str(values["timezone"]))
+        start_date = _instant_setting(values, "start_date", zone)
+        end_date = _instant_setting(values, "end_date", zone)
+        if start_date is not None and end_date is not None and start_date >= end_date:
+            msg = (
+                f"The start_date setting {values['start_date']!r} is not before the end_date "
+                f"setting {values['end_date']!r}, so there is nothing to sync (end_date is "
+                f"exclusive). Set start_date earlier than end_date, e.g. start_date 2024-01-01 "
+                f"and end_date 2025-01-01 for the year 2024, or unset end_date to sync up to now."
+            )
+            raise TapWattiVahtiError(msg)
+        return cls(
+            metering_points=parse_metering_points(values.get("metering_points")),
+            zone=zone,
+            start_date=start_date,
+            end_date=end_date,
+            initial_sync_days=int(values["initial_sync_days"]),
+            lookback=timedelta(hours=float(values["lookback_hours"])),
+            correction_days=_not_negative(
+                values, "correction_days", "days (0 turns the settlement re-read off)"
+            ),
+            correction_interval=timedelta(
+                hours=_not_negative(
+                    values, "correction_interval_hours", "hours (0 re-reads on every run)"
+                )
+            ),
+            resolution=str(values["resolution"]),
+            window_days=int(values["window_days"]),
+            api_url=str(values["api_url"]).rstrip("/"),
+            tokens=TokenSettings.from_config(values),
+            request_timeout_seconds=int(values["request_timeout_seconds"]),
+            max_retries=int(values["max_retries"]),
+            retry_wait_seconds=float(values["retry_wait_seconds"]),
+        )
+
+
+def parse_metering_points(value: object) -> tuple[str, ...]:
+    """The metering point codes of the setting, in order.
+
+    Each entry may hold several codes separated by commas and/or whitespace, so an environment
+    variable like ``1234567,7654321`` placed into a one-item list works. Codes must be
+    alphanumeric and unique.
+    """
+    entries = [value] if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple)):
+        entries = []
+    codes: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            msg = (
+                f"The metering_points setting holds {entry!r}, which is not text: give the "
+                f'codes as strings, e.g. ["1234567"].'
+            )
+            raise TapWattiVahtiError(msg)
+        codes.extend(code for code in re.split(r"[\s,;]+", entry) if code)
+    if not codes:
+        msg = (
+            f"The metering_points setting is empty (got {value!r}). Set it to your metering "
+            f'point code(s), e.g. ["1234567"]; in the Meltano project it usually comes from '
+            f"the {METERING_POINT_ENV} environment variable (several codes separated by commas)."
+        )
+        raise TapWattiVahtiError(msg)
+    for code in codes:
+        if not _CODE.fullmatch(code):
+            msg = (
+                f"The metering_points setting holds {code!r}, which is not a metering point "
+                f"code: codes are letters and digits only (seven digits for Pori Energia), "
+                f'separated by commas, e.g. "1234567,7654321".'
+            )
+            raise TapWattiVahtiError(msg)
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        msg = (
+            f"The metering_points setting lists {', '.join(duplicates)} more than once: list "
+            f"each metering point once (each one is a partition with its own bookmark)."
+        )
+        raise TapWattiVahtiError(msg)
+    return tuple(codes)
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """The ``timezone`` setting as a ZoneInfo; an unknown name is a clear error."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = (
+            f"The timezone setting {name!r} is not a known time zone: use an IANA name such as "
+            f"{DEFAULTS['timezone']} (the time zone of the API's naive local times)."
+        )
+        raise TapWattiVahtiError(msg) from None
+
+
+def _instant_setting(values: Mapping[str, t.Any], name: str, zone: ZoneInfo) -> datetime | None:
+    text = values.get(name)
+    if text is None:
+        return None
+    try:
+        return parse_local(str(text), zone)
+    except ValueError:
+        msg = (
+            f"The {name} setting {text!r} is not an ISO 8601 date or date-time, e.g. "
+            f"2024-01-01 (local midnight) or 2024-01-01T00:00:00+02:00."
+        )
+        raise TapWattiVahtiError(msg) from None
+
+
+def _not_negative(values: Mapping[str, t.Any], name: str, unit: str) -> int:
+    value = values[name]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    msg = (
+        f"The {name} setting is {value!r}: give a whole number of {unit}, 0 or more; the "
+        f"default is {DEFAULTS[name]}."
+    )
+    raise TapWattiVahtiError(msg)
