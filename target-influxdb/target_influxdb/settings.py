@@ -11,7 +11,7 @@ The SDK reads its built-in settings itself: ``stream_maps``, ``stream_map_config
 ``flattening_enabled``, ``flattening_max_depth``, ``validate_records`` and
 ``add_record_metadata`` (a null there means off, as their defaults here say), and
 ``batch_size_rows``, whose value the sinks take from :class:`Settings` instead (the SDK would
-make a null 10,000).
+make a null 10,000; docs/library-notes.md#sdk-builtin-settings).
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ class TargetInfluxDB(TargetHooks):
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
         """The SDK's built-in settings, less ``batch_config``, which the ``batch`` capability
         brings: the SDK's own reading of BATCH files takes their storage from it, while this
-        target reads each file at the URL its message names, so the setting would do nothing."""
+        target reads each file at the URL its message names, so the setting would do nothing
+        (docs/library-notes.md#sdk-builtin-settings)."""
         super().append_builtin_config(config_jsonschema)
         config_jsonschema["properties"].pop("batch_config", None)
 
@@ -302,7 +303,8 @@ class TargetInfluxDB(TargetHooks):
 class _TargetCommand(SingerCommand):
     """The SDK's command, ending an expected failure as the one-paragraph ERROR lines of
     :meth:`TargetInfluxDB.end_failed_run` (no traceback) and its exit status. The target the
-    SDK's ``Target.invoke`` makes registers itself as the command's context object."""
+    SDK's ``Target.invoke`` makes registers itself as the command's context object
+    (docs/library-notes.md#sdk-command)."""
 
     @override
     def invoke(self, ctx: click.Context) -> Any:
