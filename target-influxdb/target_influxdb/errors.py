@@ -1,6 +1,24 @@
-"""Errors a user can act on: the CLI prints their message as one paragraph and exits non-zero."""
+"""Errors a user can act on, and the messages about the server and the end of a run.
+
+Every message says what is wrong and what to do, as one paragraph; the command line logs it as
+the run's one ERROR line and exits non-zero, with no traceback (:func:`paragraph`). Messages
+about the server (unreachable, rejected writes, unclear or missing destinations) and the
+run-ending paragraph are composed here. An error about one stream's schema or records is a
+:class:`StreamError` composed where it is found, in one ``raise`` that names the stream
+(``mapping.py``: names, tags, values, time; ``reader.py``: input lines; ``batch_files.py``:
+BATCH files; ``sinks.py``: schema validation, key properties, extraction time).
+"""
 
 from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from singer_sdk.exceptions import SingerSDKError
+from singer_sdk.singerlib.exceptions import SingerError
+
+from target_influxdb.settings import Connection, Destination, V1Destination, V2Destination
 
 
 class TargetInfluxDBError(Exception):
@@ -59,3 +77,186 @@ class StoppedError(TargetInfluxDBError):
             "the last bookmark emitted) repeats the rest."
         )
         self.signum = signum
+
+
+#: What ends a run with a message instead of a traceback: ours, and the SDK's about the input.
+EXPECTED = (TargetInfluxDBError, SingerSDKError, SingerError)
+
+
+def paragraph(exc: BaseException, line: int | None) -> str:
+    """A failure as one paragraph: our messages as they are, others with the number of the
+    input ``line`` being processed."""
+    if isinstance(exc, TargetInfluxDBError):
+        return str(exc)
+    where = f"Input line {line}: " if line else ""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{where}{text} ({type(exc).__name__}). Fix the tap's output and run again."
+
+
+# The destination (see TargetInfluxDB.destination).
+
+
+def no_database() -> ConfigurationError:
+    return ConfigurationError(
+        "`api_version` is v1 but `database` is not set: set `database` (and "
+        "`username`/`password` if the server requires them)."
+    )
+
+
+def no_bucket() -> ConfigurationError:
+    return ConfigurationError(
+        "`api_version` is v2 but `bucket` is not set: set `bucket`, `org` and "
+        "`token` (line-protocol servers such as VictoriaMetrics need only `bucket`)."
+    )
+
+
+def no_destination() -> ConfigurationError:
+    return ConfigurationError(
+        "No destination is set: set `database` for InfluxDB 1.x, or `bucket`, `org` and "
+        "`token` for InfluxDB 2.x/3.x/Cloud (`bucket` alone for VictoriaMetrics)."
+    )
+
+
+def unclear_flavour(connection: Connection, version: str | None) -> ConfigurationError:
+    said = f"version {version!r}" if version else "no X-Influxdb-Version header"
+    return ConfigurationError(
+        f"Both `database` (v1) and `bucket` (v2) are set, and the server at "
+        f"{connection.display_url} answered /ping with {said}, so it is not clear which "
+        "API to use (VictoriaMetrics, for one, accepts both). Set `api_version` to v1 or v2."
+    )
+
+
+# Writes.
+
+
+def unreachable(connection: Connection, exc: BaseException, *, retried: bool = True) -> WriteError:
+    """The error for a server that could not be reached (or kept dropping the connection)."""
+    reason = connection_reason(exc)
+    tries = f" (after up to {connection.max_retries} retries)" if retried else ""
+    return WriteError(
+        f"Cannot reach InfluxDB at {connection.display_url}{tries}: {reason}. Check the `url` "
+        "setting and that the server is running and reachable from here. Nothing after the "
+        "last STATE message was confirmed, so the next run repeats it."
+    )
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, without the pool's repr."""
+    reason: BaseException = exc
+    while True:
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException) and reason.args:
+            inner = reason.args[0]
+        if not isinstance(inner, BaseException) or inner is reason:
+            break
+        reason = inner
+    text = str(reason)
+    return text.split("): ", 1)[-1] if text.startswith("HTTP") else text or type(reason).__name__
+
+
+def server_message(text: str) -> str:
+    """The error text of a response body: ``{"error": ...}`` (1.x), ``{"message": ...}`` (2.x)."""
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        return text.strip()
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            if isinstance(body.get(key), str):
+                return body[key]
+    return text.strip()
+
+
+_TYPE_CONFLICT = re.compile(
+    r'field type conflict: input field "(?P<field>.+?)" on measurement "(?P<measurement>.+?)" '
+    r"is type (?P<sent>\w+), already exists as type (?P<stored>\w+)"
+)
+
+
+def rejected(
+    connection: Connection,
+    destination: Destination,
+    status: int,
+    text: str,
+    points: int | None = None,
+) -> WriteError:
+    """The error for a batch the server answered with a non-2xx status (after retries)."""
+    message = server_message(text)
+    where = f"InfluxDB at {connection.display_url}"
+    conflict = _TYPE_CONFLICT.search(message)
+    if conflict:
+        return WriteError(
+            f"Field type conflict in measurement '{conflict['measurement']}': field "
+            f"'{conflict['field']}' was sent as {conflict['sent']} but {where} already stores it "
+            f"as {conflict['stored']} ({destination.describe()}; HTTP {status}). A field keeps one "
+            "type per shard, and this target types fields from the stream's schema. Either the "
+            "schema's type for that property changed, or older data were written by another "
+            "program: write to a new measurement (the `measurements` setting), or delete the old "
+            "series (DROP SERIES / a new bucket or database) and load again."
+        )
+    if status in (401, 403):
+        who = (
+            "`username`/`password` are missing or wrong, or that user lacks WRITE permission "
+            f'on {destination.describe()} (GRANT WRITE ON "{destination.database}" TO <user>)'
+            if isinstance(destination, V1Destination)
+            else "`token` is missing or wrong, or it lacks write permission on "
+            f"{destination.describe()} (create one with write access to that bucket)"
+        )
+        return WriteError(f"{where} refused the write with HTTP {status} ({message}): the {who}.")
+    if status == 404:
+        return _not_found(where, destination, message)
+    if isinstance(destination, V1Destination) and "retention policy not found" in message:
+        return WriteError(
+            f"{where} has no retention policy '{destination.retention_policy}' in "
+            f"{destination.describe()} ({message}). Create it (CREATE RETENTION POLICY ...) or "
+            "leave `retention_policy` unset to use the database's default."
+        )
+    if status == 413:
+        return WriteError(
+            f"{where} refused a batch as too large (HTTP 413: {message}). "
+            + (
+                "Lower `batch_size_rows`."
+                if points != 1
+                else "A single point is over the server's request size limit: raise the "
+                "server's limit (e.g. `max-body-size` in InfluxDB 1.x's [http] section), or "
+                "leave the largest properties out with a stream map."
+            )
+        )
+    if status == 429 or status >= 500:
+        return WriteError(
+            f"{where} kept failing with HTTP {status} ({message}) after "
+            f"{connection.max_retries} retries. The server is overloaded or unhealthy; nothing "
+            "after the last STATE message was confirmed, so the next run repeats it."
+        )
+    partial = (
+        " Some points of the batch may have been stored." if "partial write" in message else ""
+    )
+    return WriteError(
+        f"{where} rejected a batch for {destination.describe()} with HTTP {status}: "
+        f"{message}.{partial} The run stops without STATE for it, so the next run repeats it."
+    )
+
+
+def _not_found(where: str, destination: Destination, message: str) -> WriteError:
+    if isinstance(destination, V2Destination):
+        if "page not found" in message:
+            return WriteError(
+                f"{where} has no /api/v2/write endpoint (HTTP 404: {message}); InfluxDB 1.x "
+                "before 1.8 has none. Set `api_version: v1` with `database` (and "
+                "`username`/`password`)."
+            )
+        return WriteError(
+            f"{where} cannot find {destination.describe()} (HTTP 404: {message}). Create it, "
+            f"e.g. `influx bucket create --name {destination.bucket} --org "
+            f"{destination.org or '<org>'}`, or correct the `bucket` and `org` settings."
+        )
+    if "database not found" in message:
+        return WriteError(
+            f"{where} has no database '{destination.database}' ({message}). Create it, e.g. "
+            f"`influx -execute 'CREATE DATABASE \"{destination.database}\"'`, or correct "
+            "the `database` setting."
+        )
+    return WriteError(
+        f"{where} has no InfluxDB 1.x /write endpoint (HTTP 404: {message}). If it is "
+        "InfluxDB 2.x, 3.x or Cloud, set `api_version: v2` with `bucket`, `org` and `token`."
+    )

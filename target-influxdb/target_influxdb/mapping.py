@@ -2,7 +2,7 @@
 
 A stream's :class:`StreamPlan` says which property is the time, which are tags and how each other
 property is written as a field, decided once from the SCHEMA message and the settings. A
-:class:`LineBuilder` then turns each record into a line with the escaping helpers of
+:class:`LineBuilder` then turns each record into a line with the escaping of
 ``influxdb-client``'s own serializer: the output is byte for byte what
 ``Point(...).tag(...).field(...).time(...).to_line_protocol()`` gives for the same values (a test
 pins that), without building a ``Point`` per record, which is the most expensive part of it.
@@ -16,6 +16,11 @@ Field types come from the schema, never from the value:
 - ``object``/``array``: JSON text in a string field;
 - no type, or a union of types one InfluxDB field cannot hold (e.g. string and integer): a string
   field holding a string value as is and any other value as JSON text.
+
+Values are mostly as the tap sent them (date-times stay strings: see ``compat.SinkHooks``), but
+a stream map can make Python ``date``, ``time`` and ``datetime`` objects (an expression such as
+``datetime.datetime.fromisoformat(timestamp)``): they are written in ISO 8601, and a time
+property's ``datetime`` is the point time.
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from singer_sdk.singerlib.json import serialize_json
 
 from target_influxdb.errors import StreamError
 
-PRECISIONS = ("s", "ms", "us", "ns")
 _MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -167,7 +171,7 @@ def _boolean_value(value: Any) -> str:
 def _string_value(value: Any) -> str:
     if type(value) is str:
         return _quoted(value)
-    if isinstance(value, (datetime.date, datetime.time)):  # parsed by the SDK from a format
+    if isinstance(value, (datetime.date, datetime.time)):  # made by a stream map
         return _quoted(value.isoformat())
     raise _Mismatch
 
@@ -270,7 +274,8 @@ def plan_stream(
     timestamp_key: Mapping[str, str],
     write_metadata: bool,
 ) -> StreamPlan:
-    """Decide a stream's measurement, time property, tags and field kinds (see DESIGN.md)."""
+    """Decide a stream's measurement, time property, tags and field kinds (see
+    docs/design.md#target-influxdb-settings-and-mapping)."""
     properties: Mapping[str, Any] = schema.get("properties") or {}
     measurement = measurements.get(stream) or stream
     check_name("measurement", measurement, stream)

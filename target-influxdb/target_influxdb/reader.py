@@ -1,11 +1,7 @@
-"""Reading Singer input: fast decoding, line numbers for errors, a stop on signals, and what the
-SDK does not keep for sinks.
+"""Reading Singer input: fast decoding, line numbers for errors, and a stop on signals.
 
 The SDK's reader logs a malformed line with a traceback and forgets where it was; this one
-counts lines, so that every input error names its line number, and keeps two things of the
-messages that the SDK drops before a sink sees them: a RECORD's ``time_extracted`` (the point
-time of streams without a time property) and a SCHEMA's ``bookmark_properties`` (the replication
-key, a fallback time property).
+counts lines, so that every input error names its line number.
 
 Standard input is read as bytes and decoded by msgspec (about five times as fast as ``json``),
 with ``json`` as the fallback for what msgspec refuses but Python's JSON reads (``NaN``,
@@ -24,13 +20,9 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from singer_sdk.io_base import GenericSingerReader, SingerMessageType
+from typing_extensions import override
 
 from target_influxdb.errors import InputLineError, StreamError
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
 
 _SNIPPET = 200
 
@@ -49,13 +41,11 @@ class ReadInterrupted(Exception):
 
 
 class LineCountingReader(GenericSingerReader[Any]):
-    """Reads Singer messages with line numbers, ``time_extracted`` and bookmark properties."""
+    """Reads Singer messages with line numbers, until the input ends or a stop is requested."""
 
     def __init__(self) -> None:
         super().__init__()
         self.line_number = 0
-        self.time_extracted: str | None = None
-        self.bookmark_properties: dict[str, list[str]] = {}
         self.stopped = False  # a signal asked to stop reading
         self.reading = False  # waiting for the next line (a signal may abandon the read)
         self.finished = False  # the whole input was read
@@ -102,7 +92,6 @@ class LineCountingReader(GenericSingerReader[Any]):
                 if message is None:
                     continue  # a blank line
                 kind: Any = message.get("type")
-                self.time_extracted = message.get("time_extracted")
                 if kind == "RECORD" and record is not None:  # the hot path: no lookups
                     record(message)
                     records += 1
@@ -113,10 +102,6 @@ class LineCountingReader(GenericSingerReader[Any]):
                         f"unknown Singer message type {kind!r}; expected SCHEMA, RECORD, STATE, "
                         f"ACTIVATE_VERSION or BATCH: {_snippet(line)}",
                         self.line_number,
-                    )
-                if kind == SingerMessageType.SCHEMA and isinstance(message.get("stream"), str):
-                    self.bookmark_properties[message["stream"]] = list(
-                        message.get("bookmark_properties") or []
                     )
                 callback(message)
                 stats[kind] += 1

@@ -16,28 +16,23 @@ are different records on one point (both leave the tag out): a collision, report
 from __future__ import annotations
 
 import datetime
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import jsonschema
 from singer_sdk.exceptions import MissingKeyPropertiesError
-from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
+from typing_extensions import override
 
+from target_influxdb.compat import SinkHooks
 from target_influxdb.errors import StreamError, WriteError
-from target_influxdb.mapping import LineBuilder, epoch, plan_stream
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
+from target_influxdb.mapping import LineBuilder, StreamPlan, epoch
 
 if TYPE_CHECKING:
-    from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
+    import logging
 
     from target_influxdb.durability import Pipeline
-    from target_influxdb.target import TargetInfluxDB
     from target_influxdb.writers import Writer
 
 
@@ -51,6 +46,18 @@ class StreamReport:
     updates: int = 0
     collision_warned: bool = False
     time_fallback_announced: bool = False
+
+
+@dataclass(frozen=True)
+class StreamRun:
+    """What a stream's sink needs from the run; the target makes one for each new sink."""
+
+    plan: StreamPlan
+    precision: str
+    batch_size: int  # records per batch (`batch_size_rows`)
+    pipeline: Pipeline  # where full batches go
+    report: StreamReport  # shared by the stream's sinks, reported at the end of the run
+    started_at: datetime.datetime  # the point time of records with no time_extracted
 
 
 class _Batch:
@@ -90,26 +97,59 @@ class _SchemaValidator(JSONSchemaValidator):
             ) from None
 
 
-class InfluxDBSink(BatchSink):
-    """Writes one stream's records as points of one measurement."""
+class InfluxDBSink(SinkHooks):
+    """Writes one stream's records as points of one measurement, once :meth:`attach` gave it
+    its :class:`StreamRun`."""
 
-    def __init__(
-        self,
-        target: TargetInfluxDB,
-        stream_name: str,
-        schema: dict,
-        key_properties: list[str] | None,
-    ) -> None:
-        self._target = target
-        super().__init__(target, stream_name, schema, key_properties)
-        self._batch: _Batch | None = None
-        self._pipeline: Pipeline | None = None
-        # Planned here rather than in setup(), which the SDK wraps in an extra error log line.
-        self._plan_points()
+    #: What the sink needs from the run (None until attached).
+    run: StreamRun | None = None
+    #: The RECORD message's ``time_extracted`` on the SDK's per-record path, which hands a sink
+    #: only the record: the target sets it before it hands a RECORD to the SDK.
+    time_extracted: str | None = None
+    _batch: _Batch | None = None
 
-    def attach(self, pipeline: Pipeline) -> None:
-        """Send batches through ``pipeline`` (the target attaches each new sink to its own)."""
-        self._pipeline = pipeline
+    def attach(self, run: StreamRun) -> None:
+        """Take the stream's plan, the pipeline and the report; say how points are made."""
+        self.run = run
+        plan = run.plan
+        self.builder = LineBuilder(plan, run.precision)
+        self.report = run.report
+        self._pipeline = run.pipeline
+        self._batch_size = run.batch_size
+        self._has_time = plan.time_property is not None
+        # Key properties that are neither a tag nor the time: two records on one point that
+        # differ in these are different records, not two versions of one.
+        self._key_tuple = tuple(self.key_properties)
+        self._key_set = frozenset(self._key_tuple)
+        self._last_extracted: tuple[str | None, int] | None = None  # (time_extracted, epoch)
+        self._extras_seen: set[str] = set()
+        self._extras_reported = 0
+        time_source = "the extraction time"
+        if self._has_time:
+            time_source = f"'{plan.time_property}' ({plan.time_reason})"
+        self.logger.info(
+            "Stream '%s' → measurement '%s', tags %s, time from %s, %d fields.",
+            self.stream_name,
+            plan.measurement,
+            list(plan.tags),
+            time_source,
+            len(plan.fields),
+        )
+        if not self._has_time and not self.report.time_fallback_announced:
+            self.report.time_fallback_announced = True
+            self.logger.warning(
+                "Stream '%s' has %s: each point gets its record's extraction time (the RECORD "
+                "message's time_extracted, else the start of this run). Set `timestamp_key` "
+                "for this stream to use a property instead.",
+                self.stream_name,
+                plan.time_reason,
+            )
+
+    @property
+    @override
+    def max_size(self) -> int:
+        """Records per batch: `batch_size_rows` (its default when null)."""
+        return self.run.batch_size if self.run is not None else super().max_size
 
     @property
     @override
@@ -117,18 +157,19 @@ class InfluxDBSink(BatchSink):
         """Records in the open batch (also when they came through :meth:`add`)."""
         return self._batch.records if self._batch is not None else 0
 
-    def add(self, record: dict) -> bool:
-        """Take a record straight from the reader (no stream map, validation or metadata to
-        apply: the SDK's per-record path would only copy it); True when the batch is full."""
+    def add(self, record: dict, time_extracted: str | None) -> bool:
+        """Take a record straight from its RECORD message (no stream map, validation or
+        metadata to apply: the SDK's per-record path would only copy it); True when the batch
+        is full."""
         if not self._key_set <= record.keys():
             raise MissingKeyPropertiesError(
                 f"Stream '{self.stream_name}': a record lacks key properties "
                 f"{[k for k in self._key_tuple if k not in record]} (key properties: "
                 f"{list(self._key_tuple)}). Fix the tap's output."
             )
-        batch = self._take(record)
+        batch = self._take(record, time_extracted)
         batch.direct += 1
-        return batch.records >= self._max_records
+        return batch.records >= self._batch_size
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -136,80 +177,16 @@ class InfluxDBSink(BatchSink):
             return None
         return _SchemaValidator(self.schema, self.stream_name)
 
-    def _plan_points(self) -> None:
-        target = self._target
-        config = self.config
-        self.report = target.stream_reports.setdefault(self.stream_name, StreamReport())
-        self.precision: str = config.get("precision") or "s"
-        self.plan = plan_stream(
-            self.stream_name,
-            self.schema,
-            self.key_properties,
-            target.message_reader_bookmarks(self.stream_name),
-            measurements=config.get("measurements") or {},
-            tag_keys=config.get("tag_keys") or {},
-            timestamp_key=config.get("timestamp_key") or {},
-            write_metadata=bool(config.get("add_record_metadata")),
-        )
-        self.builder = LineBuilder(self.plan, self.precision)
-        time_source = (
-            f"'{self.plan.time_property}' ({self.plan.time_reason})"
-            if self.plan.time_property
-            else "the extraction time"
-        )
-        self.logger.info(
-            "Stream '%s' → measurement '%s', tags %s, time from %s, %d fields.",
-            self.stream_name,
-            self.plan.measurement,
-            list(self.plan.tags),
-            time_source,
-            len(self.plan.fields),
-        )
-        if self.plan.time_property is None and not self.report.time_fallback_announced:
-            self.report.time_fallback_announced = True
-            self.logger.warning(
-                "Stream '%s' has %s: each point gets its record's extraction time (the RECORD "
-                "message's time_extracted, else the start of this run). Set `timestamp_key` "
-                "for this stream to use a property instead.",
-                self.stream_name,
-                self.plan.time_reason,
-            )
-        self._last_extracted: tuple[str | None, int] | None = None  # (time_extracted, epoch)
-        self._extras_seen: set[str] = set()
-        self._extras_reported = 0
-        # Key properties that are neither a tag nor the time: two records on one point that
-        # differ in these are different records, not two versions of one.
-        self._key_tuple = tuple(self.key_properties)
-        self._key_set = frozenset(self._key_tuple)
-        self._has_time = self.plan.time_property is not None
-        self._max_records = self.max_size
-
-    @override
-    def _parse_timestamps_in_record(
-        self,
-        record: dict,
-        schema: dict,
-        treatment: DatetimeErrorTreatmentEnum,
-    ) -> None:
-        """Leave date-time strings as the tap sent them.
-
-        The SDK parses every date-time, date and time property of every record into Python
-        objects (a sixth of the run time in a profile); this target only needs the time
-        property's value, which :class:`LineBuilder` parses itself, and writes other date-time
-        properties as the strings they are.
-        """
-
     @override
     def process_record(self, record: dict, context: dict) -> None:
-        self._take(record)
+        self._take(record, self.time_extracted)
 
-    def _take(self, record: dict) -> _Batch:
+    def _take(self, record: dict, time_extracted: str | None) -> _Batch:
         """Add the record's point to the open batch (opening one if needed); return the batch."""
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
-            if self._pipeline is not None:
-                self._pipeline.open_batch(batch)
+            self._pipeline.open_batch(batch)
         batch.records += 1
         builder = self.builder
         fields = builder.fields(record)
@@ -219,7 +196,7 @@ class InfluxDBSink(BatchSink):
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = builder.time(record) if self._has_time else self._extraction_time()
+        time = builder.time(record) if self._has_time else self._extraction_time(time_extracted)
         key = (series, time)
         previous = batch.seen.get(key)
         if previous is not None:
@@ -249,22 +226,21 @@ class InfluxDBSink(BatchSink):
             new,
         )
 
-    def _extraction_time(self) -> int:
-        extracted = self._target.message_reader_time_extracted()
+    def _extraction_time(self, extracted: str | None) -> int:
         last = self._last_extracted
         if last is not None and last[0] == extracted:
             return last[1]
+        run = self.run
+        assert run is not None  # (attached: _take ran)
         try:
-            moment = (
-                datetime.datetime.fromisoformat(extracted) if extracted else self._target.started_at
-            )
+            moment = datetime.datetime.fromisoformat(extracted) if extracted else run.started_at
         except ValueError:
             raise StreamError(
                 f"Stream '{self.stream_name}': the RECORD message's time_extracted {extracted!r} "
                 "is not an ISO 8601 date-time, and the stream has no time property to use instead "
                 "(see `timestamp_key`)."
             ) from None
-        self._last_extracted = (extracted, epoch(moment, self.precision))
+        self._last_extracted = (extracted, epoch(moment, run.precision))
         return self._last_extracted[1]
 
     @override
@@ -273,8 +249,6 @@ class InfluxDBSink(BatchSink):
         batch, self._batch = self._batch, None
         if batch is None:
             return
-        if self._pipeline is None:
-            raise RuntimeError("the sink was not attached to a pipeline")
         if batch.direct:  # the SDK's record-count metric counted the others one by one
             self.record_counter_metric.increment(batch.direct)
         if not batch.lines:
@@ -320,18 +294,18 @@ class InfluxDBSink(BatchSink):
         )
 
 
-def report_streams(target: TargetInfluxDB) -> None:
+def report_streams(reports: Mapping[str, StreamReport], logger: logging.Logger) -> None:
     """Log what each stream's sinks noticed (records without fields, collisions, repeats)."""
-    for stream, report in target.stream_reports.items():
+    for stream, report in reports.items():
         if report.records_without_fields:
-            target.logger.warning(
+            logger.warning(
                 "Stream '%s': %d records had no field with a value and were not written "
                 "(InfluxDB has no point without a field).",
                 stream,
                 report.records_without_fields,
             )
         if report.collisions:
-            target.logger.warning(
+            logger.warning(
                 "Stream '%s': %d records in total landed on the same measurement + tags + time "
                 "as another record with different values; see the hint above (`timestamp_key`, "
                 "`tag_keys`).",
@@ -339,14 +313,14 @@ def report_streams(target: TargetInfluxDB) -> None:
                 report.collisions,
             )
         if report.repeats:
-            target.logger.info(
+            logger.info(
                 "Stream '%s': %d records had the same point (measurement, tags, time and fields) "
                 "as an earlier record of their batch and were written once.",
                 stream,
                 report.repeats,
             )
         if report.updates:
-            target.logger.info(
+            logger.info(
                 "Stream '%s': %d records updated an earlier record with the same key "
                 "properties in their batch (the later values win).",
                 stream,

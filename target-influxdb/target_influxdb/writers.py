@@ -13,99 +13,37 @@ it costs about a second, which every v1 run would otherwise pay at start-up.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import re
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from typing_extensions import Self, override
 from urllib3.util.retry import Retry
 
-from target_influxdb.errors import WriteError, WriteInterruptedError
-
-if sys.version_info >= (3, 12):
-    from typing import Self, override
-else:
-    from typing_extensions import Self, override
+from target_influxdb.errors import (
+    WriteInterruptedError,
+    connection_reason,
+    rejected,
+    unreachable,
+)
+from target_influxdb.settings import (
+    MAX_RETRY_DELAY,
+    Connection,
+    Destination,
+    V1Destination,
+    V2Destination,
+)
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
-    from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
 
 _LOG = logging.getLogger("target-influxdb.writes")
-MAX_RETRY_DELAY = 125.0  # seconds: the longest wait between two tries, also for Retry-After
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where the server is and how patiently to talk to it."""
-
-    url: str
-    timeout: float = 30.0
-    verify_ssl: bool = True
-    max_retries: int = 5
-    retry_interval: float = 5.0
-
-    @property
-    def display_url(self) -> str:
-        """The URL without any user or password in it, for messages."""
-        return display_url(self.url)
-
-    def endpoint(self, path: str) -> str:
-        """``path`` under the server URL (which may carry a reverse proxy's path prefix)."""
-        return self.url.rstrip("/") + path
-
-    @property
-    def max_retry_time(self) -> float:
-        """The retry budget of one write: room for every backoff at its longest, plus timeouts."""
-        waits = sum(
-            min(self.retry_interval * 2 ** (attempt + 1), MAX_RETRY_DELAY)
-            for attempt in range(self.max_retries)
-        )
-        return waits + self.timeout * (self.max_retries + 1)
-
-
-@dataclass(frozen=True)
-class V1Destination:
-    """InfluxDB 1.x ``/write``: a database, its retention policy, a user."""
-
-    database: str
-    retention_policy: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-    def describe(self) -> str:
-        """How messages name this destination."""
-        policy = f", retention policy '{self.retention_policy}'" if self.retention_policy else ""
-        return f"database '{self.database}'{policy}"
-
-
-@dataclass(frozen=True)
-class V2Destination:
-    """``/api/v2/write``: a bucket in an org, with a token."""
-
-    bucket: str
-    org: str | None = None
-    token: str | None = None
-
-    def describe(self) -> str:
-        """How messages name this destination."""
-        org = f" in org '{self.org}'" if self.org else ""
-        return f"bucket '{self.bucket}'{org}"
-
-
-Destination = V1Destination | V2Destination
 
 
 class Writer(Protocol):
@@ -118,16 +56,6 @@ class Writer(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
-
-
-def display_url(url: str) -> str:
-    """``url`` with any ``user:password@`` removed."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class WriteRetry(Retry):
@@ -143,8 +71,8 @@ class WriteRetry(Retry):
     def __init__(
         self,
         *,
-        retry_interval: float = 5.0,
-        max_retry_time: float = 180.0,
+        retry_interval: float,
+        max_retry_time: float,
         stop: threading.Event | None = None,
         deadline: float | None = None,
         **kw: Any,
@@ -167,7 +95,7 @@ class WriteRetry(Retry):
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         """429 and 5xx are retried, with or without ``Retry-After``."""
         return (
-            self._is_method_retryable(method)
+            (not self.allowed_methods or method.upper() in self.allowed_methods)
             and bool(self.total)
             and (status_code == 429 or status_code >= 500)
         )
@@ -199,11 +127,12 @@ class WriteRetry(Retry):
         url: str | None = None,
         response: BaseHTTPResponse | None = None,
         error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> Self:
         """Count one more failure: log it, and give up on a stop request or an exhausted
-        budget (the first failure of a write starts its budget)."""
+        budget (the first failure of a write starts its budget). urllib3's own arguments after
+        ``error`` (its pool and stack trace) are passed on as they come."""
         if self.stop.is_set():
             raise WriteInterruptedError
         retry = self
@@ -212,11 +141,11 @@ class WriteRetry(Retry):
             retry = self.new(deadline=now + self.max_retry_time)
         elif self.deadline is not None and now > self.deadline:
             retry = self.new(total=0)  # out of time: urllib3 raises MaxRetryError below
-        new = Retry.increment(retry, method, url, response, error, _pool, _stacktrace)
+        new = Retry.increment(retry, method, url, response, error, *args, **kwargs)
         if response is not None:
             reason = f"HTTP {response.status}"
         else:
-            reason = _connection_reason(error) if error is not None else "no answer"
+            reason = connection_reason(error) if error is not None else "no answer"
         _LOG.warning(
             "A write to InfluxDB failed (%s); retry %d of %d.",
             reason,
@@ -280,7 +209,7 @@ class V1Writer:
         except requests.RequestException as exc:
             raise unreachable(self.connection, exc) from None
         if response.status_code >= 300:
-            raise explain_rejection(
+            raise rejected(
                 self.connection, self.destination, response.status_code, response.text, points
             )
 
@@ -331,9 +260,7 @@ class V2Writer:
             body = exc.body or b""
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
             status = int(exc.status or 0)
-            raise explain_rejection(
-                self.connection, self.destination, status, text, points
-            ) from None
+            raise rejected(self.connection, self.destination, status, text, points) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise unreachable(self.connection, exc) from None
 
@@ -365,136 +292,3 @@ def server_version(connection: Connection) -> str | None:
     except requests.RequestException as exc:
         raise unreachable(connection, exc, retried=False) from None
     return response.headers.get("X-Influxdb-Version")
-
-
-def unreachable(connection: Connection, exc: BaseException, *, retried: bool = True) -> WriteError:
-    """The error for a server that could not be reached (or kept dropping the connection)."""
-    reason = _connection_reason(exc)
-    tries = f" (after up to {connection.max_retries} retries)" if retried else ""
-    return WriteError(
-        f"Cannot reach InfluxDB at {connection.display_url}{tries}: {reason}. Check the `url` "
-        "setting and that the server is running and reachable from here. Nothing after the "
-        "last STATE message was confirmed, so the next run repeats it."
-    )
-
-
-def _connection_reason(exc: BaseException) -> str:
-    """The innermost cause of a connection failure, without the pool's repr."""
-    reason: BaseException = exc
-    while True:
-        inner = getattr(reason, "reason", None)
-        if not isinstance(inner, BaseException) and reason.args:
-            inner = reason.args[0]
-        if not isinstance(inner, BaseException) or inner is reason:
-            break
-        reason = inner
-    text = str(reason)
-    return text.split("): ", 1)[-1] if text.startswith("HTTP") else text or type(reason).__name__
-
-
-def server_message(text: str) -> str:
-    """The error text of a response body: ``{"error": ...}`` (1.x), ``{"message": ...}`` (2.x)."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text.strip()
-    if isinstance(body, dict):
-        for key in ("error", "message"):
-            if isinstance(body.get(key), str):
-                return body[key]
-    return text.strip()
-
-
-_TYPE_CONFLICT = re.compile(
-    r'field type conflict: input field "(?P<field>.+?)" on measurement "(?P<measurement>.+?)" '
-    r"is type (?P<sent>\w+), already exists as type (?P<stored>\w+)"
-)
-
-
-def explain_rejection(
-    connection: Connection,
-    destination: Destination,
-    status: int,
-    text: str,
-    points: int | None = None,
-) -> WriteError:
-    """The error for a batch the server answered with a non-2xx status (after retries)."""
-    message = server_message(text)
-    where = f"InfluxDB at {connection.display_url}"
-    v1 = isinstance(destination, V1Destination)
-    conflict = _TYPE_CONFLICT.search(message)
-    if conflict:
-        return WriteError(
-            f"Field type conflict in measurement '{conflict['measurement']}': field "
-            f"'{conflict['field']}' was sent as {conflict['sent']} but {where} already stores it "
-            f"as {conflict['stored']} ({destination.describe()}; HTTP {status}). A field keeps one "
-            "type per shard, and this target types fields from the stream's schema. Either the "
-            "schema's type for that property changed, or older data were written by another "
-            "program: write to a new measurement (the `measurements` setting), or delete the old "
-            "series (DROP SERIES / a new bucket or database) and load again."
-        )
-    if status in (401, 403):
-        who = (
-            "`username`/`password` are missing or wrong, or that user lacks WRITE permission "
-            f'on {destination.describe()} (GRANT WRITE ON "{destination.database}" TO <user>)'
-            if isinstance(destination, V1Destination)
-            else "`token` is missing or wrong, or it lacks write permission on "
-            f"{destination.describe()} (create one with write access to that bucket)"
-        )
-        return WriteError(f"{where} refused the write with HTTP {status} ({message}): the {who}.")
-    if status == 404:
-        return WriteError(_not_found(where, destination, message))
-    if v1 and "retention policy not found" in message:
-        return WriteError(
-            f"{where} has no retention policy '{destination.retention_policy}' in "
-            f"{destination.describe()} ({message}). Create it (CREATE RETENTION POLICY ...) or "
-            "leave `retention_policy` unset to use the database's default."
-        )
-    if status == 413:
-        return WriteError(
-            f"{where} refused a batch as too large (HTTP 413: {message}). "
-            + (
-                "Lower `batch_size_rows`."
-                if points != 1
-                else "A single point is over the server's request size limit: raise the "
-                "server's limit (e.g. `max-body-size` in InfluxDB 1.x's [http] section), or "
-                "leave the largest properties out with a stream map."
-            )
-        )
-    if status == 429 or status >= 500:
-        return WriteError(
-            f"{where} kept failing with HTTP {status} ({message}) after "
-            f"{connection.max_retries} retries. The server is overloaded or unhealthy; nothing "
-            "after the last STATE message was confirmed, so the next run repeats it."
-        )
-    partial = (
-        " Some points of the batch may have been stored." if "partial write" in message else ""
-    )
-    return WriteError(
-        f"{where} rejected a batch for {destination.describe()} with HTTP {status}: "
-        f"{message}.{partial} The run stops without STATE for it, so the next run repeats it."
-    )
-
-
-def _not_found(where: str, destination: Destination, message: str) -> str:
-    if isinstance(destination, V1Destination):
-        if "database not found" in message:
-            return (
-                f"{where} has no database '{destination.database}' ({message}). Create it, e.g. "
-                f"`influx -execute 'CREATE DATABASE \"{destination.database}\"'`, or correct "
-                "the `database` setting."
-            )
-        return (
-            f"{where} has no InfluxDB 1.x /write endpoint (HTTP 404: {message}). If it is "
-            "InfluxDB 2.x, 3.x or Cloud, set `api_version: v2` with `bucket`, `org` and `token`."
-        )
-    if "page not found" in message:
-        return (
-            f"{where} has no /api/v2/write endpoint (HTTP 404: {message}); InfluxDB 1.x before "
-            "1.8 has none. Set `api_version: v1` with `database` (and `username`/`password`)."
-        )
-    return (
-        f"{where} cannot find {destination.describe()} (HTTP 404: {message}). Create it, e.g. "
-        f"`influx bucket create --name {destination.bucket} --org {destination.org or '<org>'}`, "
-        "or correct the `bucket` and `org` settings."
-    )

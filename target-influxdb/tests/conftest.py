@@ -126,6 +126,7 @@ class FaultProxy:
         self.faults: list[tuple[int, dict[str, str], str]] = []
         self.ping_headers: dict[str, str] = {}
         self.writes: list[tuple[int, str]] = []  # (status answered, path) of every POST
+        self.arrivals: list[float] = []  # time.monotonic() of every POST's arrival
         self.delay = 0.0
         self.write_arrived = threading.Event()
         self.lock = threading.Lock()
@@ -140,6 +141,7 @@ class FaultProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.arrivals.append(time.monotonic())
                 proxy.write_arrived.set()
                 with proxy.lock:
                     fault = proxy.faults.pop(0) if proxy.faults else None

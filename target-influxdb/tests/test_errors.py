@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from target_influxdb.settings import V1Destination
 from target_influxdb.target import TargetInfluxDB
-from target_influxdb.writers import V1Destination, V1Writer
+from target_influxdb.writers import V1Writer
 
 from tests.servers import InfluxDB1, free_port, influxdb1_binary
 
@@ -279,7 +280,7 @@ def test_verify_ssl_null_keeps_certificate_checks_on(v1_config):
     target = TargetInfluxDB(
         config={**v1_config, "url": "https://127.0.0.1:8086", "verify_ssl": None}
     )
-    assert target.connection.verify_ssl is True
-    writer = V1Writer(target.connection, V1Destination("db"), "s")
+    assert target.settings.connection.verify_ssl is True
+    writer = V1Writer(target.settings.connection, V1Destination("db"), "s")
     assert writer._session.verify is True
     writer.close()

@@ -218,9 +218,12 @@ def test_a_replication_key_is_the_time_when_no_key_property_is_a_date_time(
     ]
 
 
+@pytest.mark.parametrize("validate", [False, True], ids=["direct", "sdk-path"])
 def test_a_stream_without_a_time_property_uses_the_extraction_time_and_says_so_once(
-    load, v1_config, influxdb1
+    load, v1_config, influxdb1, validate
 ):
+    """Also on the SDK's per-record path (here: validation on), which hands the sink only the
+    record, not the RECORD message with its time_extracted."""
     properties = {"id": {"type": "string"}, "v": {"type": "number"}}
     messages = [
         schema_message(properties, key_properties=["id"]),
@@ -229,7 +232,7 @@ def test_a_stream_without_a_time_property_uses_the_extraction_time_and_says_so_o
         schema_message({**properties, "w": {"type": "number"}}, key_properties=["id"]),
         *records({"id": "b", "v": 3, "w": 4}),
     ]
-    loaded = load(v1_config, messages)
+    loaded = load({**v1_config, "validate_records": validate}, messages)
 
     points = influxdb1.points(v1_config["database"], "s")
     assert [(p["id"], p["v"]) for p in points[:2]] == [("a", 1.0), ("a", 2.0)]
@@ -324,6 +327,30 @@ def test_stream_maps_and_flattening_shape_the_points(load, v1_config, influxdb1)
         "meter__id": "string",
         "meter__kwh": "float",
     }
+
+
+def test_date_times_a_stream_map_makes_are_written_in_iso_8601_and_can_be_the_time(
+    load, v1_config, influxdb1
+):
+    """The SDK leaves date-time strings as the tap sent them, but a stream map's expression can
+    make Python date-times: a field gets its ISO 8601 text, the time property its instant."""
+    properties = {"id": {"type": "string"}, "seen": {"type": "string"}}
+    config = {
+        **v1_config,
+        "stream_maps": {
+            "s": {
+                "seen_at": "datetime.datetime.fromisoformat(seen)",
+                "at": "datetime.datetime.fromisoformat(seen) + datetime.timedelta(hours=1)",
+            }
+        },
+        "timestamp_key": {"s": "at"},
+    }
+    row = {"id": "a", "seen": "2025-10-26T01:02:03+02:00"}
+    load(config, [schema_message(properties, key_properties=["id"]), *records(row)])
+
+    [point] = influxdb1.points(v1_config["database"], "s")
+    assert point["seen_at"] == "2025-10-26T01:02:03+02:00"
+    assert point["time"] == 1761433323 + 3600  # 2025-10-25T23:02:03Z, an hour later
 
 
 def test_an_empty_and_a_null_tag_on_one_point_are_reported_as_a_collision(

@@ -1,4 +1,5 @@
-"""The layout users already have (WATTIVAHTI_API.md), from a `consumption`-like stream.
+"""The layout users already have, from a `consumption`-like stream (see
+docs/wattivahti-api.md#the-layout-users-already-have-in-influxdb).
 
 The shipped meltano.yml sets only `measurements`; tags and time come from the defaults (key
 properties less the time property; the date-time key property).
