@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,19 @@ def simulator() -> Iterator[Simulator]:
     """A WattiVahti simulator on a free loopback port with the seed metering point."""
     with Simulator() as sim:
         yield sim
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, hand the servers it started to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["servers"] = dict(_started)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the pytest-xdist controller, collect the servers a worker started."""
+    _started.update(getattr(node, "workeroutput", {}).get("servers", {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
