@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tap_wattivahti.tap import TapWattiVahti
 
 from tests.meltano_project import MeltanoRunner, install, make_project
 from tests.servers import (
@@ -25,6 +26,18 @@ from tests.simulator import SEED_METERING_POINT, Simulator
 from tests.wheels import BuildError, Built, build_all
 
 _started: dict[str, str] = {}
+
+
+def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
+    """The tap's catalog for ``config`` with exactly the named streams selected."""
+    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 _database_numbers = itertools.count(1)
 
 

@@ -21,6 +21,7 @@ import yaml
 from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
 
+from tests.fixtures import catalog_selecting
 from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
 from tests.hub import project_plugin
 from tests.servers import REPO_ROOT, InfluxDB1
@@ -92,15 +93,6 @@ class Synced:
         return sum(self.sim.truth_kwh(p, start, stop, KINDS[kind]) for p in points)
 
 
-def _catalog(config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
-    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
-
-
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     """One sync: two metering points (the seed one also produces), consumption, production and
@@ -119,7 +111,7 @@ def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> It
         )
         singer = io.StringIO()
         with redirect_stdout(singer):
-            catalog = _catalog(config, streams)
+            catalog = catalog_selecting(config, *streams)
             TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
         measurements = project_plugin("target-influxdb")["config"]["measurements"]
         target_config = {"url": influxdb1.url, "database": database, "measurements": measurements}
