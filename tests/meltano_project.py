@@ -42,6 +42,9 @@ def base_environment() -> dict[str, str]:
     names = {"REFRESH_TOKEN_FILE", "INITIAL_SYNC_DAYS", "SYNC_BUFFER_HOURS"}
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k not in names}
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    # `meltano install` creates the plugins' environments with uv: compiled bytecode spares every
+    # plugin start the compilation of its imports (see scripts/bootstrap.sh).
+    env["UV_COMPILE_BYTECODE"] = "1"
     return env
 
 

@@ -9,6 +9,8 @@ packages); otherwise the Debian packages are fetched without root (``apt-get dow
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,22 @@ def debian_packages(package: str, *extra: str) -> Path:
     if not shutil.which("apt-get") or not shutil.which("dpkg"):
         raise ServerUnavailableError(_how_to_provide(package, "apt-get and dpkg are not available"))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with _fetching():
+        if (target / "VERSION").exists():  # another test process fetched it meanwhile
+            return target
+        return _fetch(package, extra, target)
+
+
+@contextlib.contextmanager
+def _fetching() -> Generator[None]:
+    """One fetch at a time across the test processes (pytest-xdist workers share the cache and
+    the private package lists)."""
+    with open(CACHE_DIR / ".fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _fetch(package: str, extra: tuple[str, ...], target: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f"{package}-", dir=CACHE_DIR))
     try:
         names = [package, *extra]
@@ -103,11 +122,7 @@ def debian_packages(package: str, *extra: str) -> Path:
             subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=True)
         version = debs[0].name.split("_")[1].replace("%3a", ":")
         (unpacked / "VERSION").write_text(version + "\n", encoding="utf-8")
-        try:
-            unpacked.rename(target)  # atomic: a concurrent fetch either wins or finds it done
-        except OSError:
-            if not (target / "VERSION").exists():
-                raise
+        unpacked.rename(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

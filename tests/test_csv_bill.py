@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from tests import daily_totals
 from tests.readme import README
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 
@@ -73,9 +72,6 @@ def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simula
     assert len(excerpts[0]) >= 4
 
     totals = output / "daily_totals.csv"
-    if not daily_totals.STREAM_EXISTS:
-        assert not totals.exists()
-        return
     daily = list(csv.DictReader(totals.read_text(encoding="utf-8").splitlines()))
     consumption = {r["date"]: r for r in daily if r["kind"] == "consumption"}
     assert len(consumption) == 31

@@ -21,7 +21,7 @@ import yaml
 from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
 
-from tests import daily_totals
+from tests.fixtures import catalog_selecting
 from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
 from tests.hub import project_plugin
 from tests.servers import REPO_ROOT, InfluxDB1
@@ -42,6 +42,10 @@ SECOND_POINT = "7654321"
 ALL = [SEED_METERING_POINT, SECOND_POINT]
 FIRST_DAY, DAYS = date(2025, 9, 29), 35  # to 2025-11-02: three months, both DST-free edges
 FALL_DAY = date(2025, 10, 26)
+# A hole WattiVahti never fills (the simulator leaves it out of every series): two quarter hours
+# on 2025-10-14, local 13:15-13:45, so the incomplete-days panel has a day to show.
+HOLE_DAY = date(2025, 10, 14)
+HOLE = [local_midnight_utc(HOLE_DAY) + timedelta(hours=13, minutes=m) for m in (15, 30)]
 KINDS = {"Consumption": CONSUMPTION, "Production": PRODUCTION}
 TESTED_PANELS = {
     "Consumption and production per quarter hour (kWh)",
@@ -89,27 +93,17 @@ class Synced:
         return sum(self.sim.truth_kwh(p, start, stop, KINDS[kind]) for p in points)
 
 
-def _catalog(config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
-    catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
-
-
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
-    """One sync: two metering points (the seed one also produces), consumption and production
-    (and daily totals, once the tap has them), 2025-09-29 to 2025-11-02 local time."""
+    """One sync: two metering points (the seed one also produces), consumption, production and
+    daily totals, 2025-09-29 to 2025-11-02 local time, with a hole on 2025-10-14."""
     points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
     start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
-    streams = {"consumption", "production"}
-    if daily_totals.STREAM_EXISTS:
-        streams.add(daily_totals.STREAM)
+    streams = {"consumption", "production", "daily_totals"}
     database = "dashboards"
     influxdb1.create_database(database)
     with Simulator(points, available_until=stop) as sim:
+        sim.missing.update(HOLE)
         config = sim.tap_config(
             refresh_token_file=str(tmp_path_factory.mktemp("dash") / "token.txt"),
             start_date=start.isoformat(),
@@ -117,7 +111,7 @@ def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> It
         )
         singer = io.StringIO()
         with redirect_stdout(singer):
-            catalog = _catalog(config, streams)
+            catalog = catalog_selecting(config, *streams)
             TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
         measurements = project_plugin("target-influxdb")["config"]["measurements"]
         target_config = {"url": influxdb1.url, "database": database, "measurements": measurements}
@@ -235,10 +229,6 @@ def test_daily_totals_and_incomplete_days_panels(synced):
     month = TimeRange.days(FIRST_DAY, DAYS)
     totals = synced.query("Daily totals", month, ALL)["A"]
     incomplete = synced.query("Incomplete days", month, ALL)["A"]
-    if not daily_totals.STREAM_EXISTS:
-        # The queries run on the real server and find no measurement yet.
-        assert totals == incomplete == []
-        return
     rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     for series in totals:
         key = (series["tags"]["metering_point"], series["tags"]["kind"])
@@ -259,11 +249,16 @@ def test_daily_totals_and_incomplete_days_panels(synced):
                 KINDS[kind.capitalize()],
             )
             assert row["kwh"] == pytest.approx(expected, abs=0.0005), (point, kind, name)
-    assert incomplete == []  # every day of the sync is complete
-
-
-def test_daily_totals_switch_matches_the_tap():
-    assert daily_totals.tap_has_the_stream() == daily_totals.STREAM_EXISTS, (
-        "the tap's daily_totals stream and tests/daily_totals.py STREAM_EXISTS disagree: switch "
-        "it so the CSV and dashboard tests check the stream"
-    )
+    # The only incomplete day is the hole's, in every series: 2 of its 96 quarter hours missing.
+    listed = {}
+    for series in incomplete:
+        [values] = series["values"]
+        row = dict(zip(series["columns"], values, strict=True))
+        listed[series["tags"]["metering_point"], series["tags"]["kind"]] = (
+            row["date"],
+            row["periods"],
+            row["missing_periods"],
+            row["expected_periods"],
+            row["complete"],
+        )
+    assert listed == dict.fromkeys(rows, (HOLE_DAY.isoformat(), 94, 2, 96, False))

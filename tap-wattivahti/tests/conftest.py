@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from tap_wattivahti.tap import TapWattiVahti
 
+from tests import fixtures
 from tests.simulator import Simulator
 
 # Small waits keep the retry tests fast; the behaviour is the same as with the defaults.
@@ -62,16 +63,7 @@ class Run:
 @pytest.fixture
 def catalog_selecting():
     """Build the tap's catalog for a config with exactly the named streams selected."""
-
-    def build(config: dict[str, Any], *streams: str) -> dict[str, Any]:
-        catalog = TapWattiVahti(config=config, parse_env_config=False).catalog_dict
-        for entry in catalog["streams"]:
-            for metadata in entry["metadata"]:
-                if metadata["breadcrumb"] == []:
-                    metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-        return catalog
-
-    return build
+    return fixtures.catalog_selecting
 
 
 @pytest.fixture
