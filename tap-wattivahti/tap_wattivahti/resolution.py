@@ -3,6 +3,11 @@
 **auto** — 15-minute values wherever they exist, hourly values elsewhere, never both for one
 period — costs about one request per window:
 
+* 15-minute values never take over an hour that hourly values were taken for
+  (:attr:`Switch.hours_until`, kept in state): an hour stored hourly whose ``:00`` quarter hour
+  is absent would stay beside its other quarter hours and count twice. When quarter hours show
+  up later for hours already taken hourly (absent, or not published yet, at the first fetch),
+  those hours stay hourly and the switch is where the hourly values end;
 * a window after the meter's first 15-minute value asks ``PT15MIN`` only, one before it (or, on
   the local day of the run's end, after a probe of that same day found none) asks ``PT1H`` only.
   What is known (:class:`Switch`) is kept in the partition's state, so an incremental run costs
@@ -50,18 +55,21 @@ class Switch:
     quarters_from: datetime | None = None
     #: No 15-minute values before this instant.
     hourly_until: datetime | None = None
+    #: Hourly values (not nulls) were taken up to here: quarter hours never replace them.
+    hours_until: datetime | None = None
 
     @classmethod
     def recalled(
         cls,
         quarters_from: datetime | None,
         hourly_until: datetime | None,
+        hours_until: datetime | None,
         stop: datetime,
         zone: ZoneInfo,
     ) -> Switch:
         """What earlier runs learned; a probe on the local day of ``stop`` holds until ``stop``
         (a meter is not asked again the same day whether it switched)."""
-        switch = cls(quarters_from, hourly_until)
+        switch = cls(quarters_from, hourly_until, hours_until)
         if hourly_until is not None and (
             hourly_until.astimezone(zone).date() == stop.astimezone(zone).date()
         ):
@@ -78,6 +86,11 @@ class Switch:
         if self.hourly_until is None or instant > self.hourly_until:
             self.hourly_until = instant
 
+    def took_hours_until(self, instant: datetime) -> None:
+        """An hourly value that ends at ``instant`` was taken (the stream tells)."""
+        if self.hours_until is None or instant > self.hours_until:
+            self.hours_until = instant
+
 
 @dataclass(frozen=True)
 class Ask:
@@ -90,11 +103,13 @@ class Ask:
 
 @dataclass(frozen=True)
 class Part:
-    """An answer that covers part of a window; with ``keep_before`` (the first 15-minute
-    instant), only its periods that end by then count."""
+    """An answer that covers part of a window; with ``keep_before`` (the switch), only its
+    periods that end by then count; with ``keep_from`` (the switch, when quarter hours exist
+    before it), only those that start then or later."""
 
     ask: Ask
     keep_before: datetime | None = None
+    keep_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -162,28 +177,35 @@ class Planner:
             yield forced
             return Cover((Part(forced),), start if self.resolution == QUARTER_HOURLY else None)
         switch = self.switch
-        if switch.quarters_from is not None and switch.quarters_from <= start:
+        taken = max(switch.hours_until or start, start)
+        if switch.quarters_from is not None and switch.quarters_from <= start and taken == start:
             quarters = Ask(QUARTER_HOURLY, start, stop)
             yield quarters
             return Cover((Part(quarters),), start)
-        if switch.hourly_until is not None and stop <= switch.hourly_until:
-            hourly = Ask(HOURLY, start, stop)
-            yield hourly
-            return Cover((Part(hourly),), None)
+        if (switch.hourly_until is not None and stop <= switch.hourly_until) or taken >= stop:
+            return (yield from self._hourly(start, stop))
         quarters = Ask(QUARTER_HOURLY, start, stop)
         first = yield quarters
         if first is None:
             switch.saw_none_before(stop)
             probed = yield from self._probe(index + 1)
-            hourly = Ask(HOURLY, start, stop)
-            yield hourly
-            return Cover((Part(hourly),), None, probed)
+            return (yield from self._hourly(start, stop, probed))
         switch.saw_quarters(first)
-        if first - start < HOUR:
+        at = max(first, taken)
+        if at - start < HOUR:
             return Cover((Part(quarters),), start)
-        hourly = Ask(HOURLY, start, first)
+        hourly = Ask(HOURLY, start, at)
         yield hourly
-        return Cover((Part(hourly, keep_before=first), Part(quarters)), first)
+        keep_from = at if at > first else None
+        return Cover((Part(hourly, keep_before=at), Part(quarters, keep_from=keep_from)), at)
+
+    def _hourly(
+        self, start: datetime, stop: datetime, probed: bool = False
+    ) -> Generator[Ask, datetime | None, Cover]:
+        """Cover ``[start, stop)`` with hourly values only."""
+        hourly = Ask(HOURLY, start, stop)
+        yield hourly
+        return Cover((Part(hourly),), None, probed)
 
     def _probe(self, begin: int) -> Generator[Ask, datetime | None, bool]:
         """Binary-search ``windows[begin:]`` for the first one with 15-minute values; whether

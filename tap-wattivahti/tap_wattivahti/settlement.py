@@ -14,7 +14,13 @@ Extra keys of a partition's state (the SDK keeps and emits them with the bookmar
 * ``days``: local date → ``[fingerprint, missing periods]``;
 * ``settled_at``: when a run last fetched the whole settlement window (UTC);
 * ``quarters_from`` / ``hourly_until``: where 15-minute values are known to begin, or known not
-  to exist before (the resolution switch), so an incremental run needs a single request.
+  to exist before (the resolution switch), so an incremental run needs a single request;
+  ``hours_until``: up to where hourly values were taken (quarter hours never replace them);
+* ``totals_from``: set before a run's first record when ``daily_totals`` is selected, to the
+  start of the run's range (or an older value still owed), and removed by ``daily_totals`` once
+  it has taken the run's day summaries. A run that stopped in between (an SDK STATE in the middle
+  of a long backfill, a failure or a signal between the streams) leaves it, and the next run
+  fetches from there again, so no ended day goes without its total.
 
 A state without these keys (the tap's earlier versions) simply has no marks: its first run
 re-reads the window and emits its days once. Everything here is pure.
@@ -39,6 +45,8 @@ DAYS = "days"
 SETTLED_AT = "settled_at"
 QUARTERS_FROM = "quarters_from"
 HOURLY_UNTIL = "hourly_until"
+HOURS_UNTIL = "hours_until"
+TOTALS_FROM = "totals_from"
 
 
 @dataclass(frozen=True)
@@ -178,11 +186,35 @@ class Memory:
     def hourly_until(self) -> datetime | None:
         return self._instant(HOURLY_UNTIL)
 
+    @property
+    def hours_until(self) -> datetime | None:
+        return self._instant(HOURS_UNTIL)
+
+    @property
+    def totals_from(self) -> datetime | None:
+        return self._instant(TOTALS_FROM)
+
+    def owe_totals_from(self, start: datetime) -> None:
+        """Daily totals are owed from ``start`` (or from an older instant still owed)."""
+        owed = self.totals_from
+        self._state[TOTALS_FROM] = min(start, owed or start).isoformat()
+
+    def totals_paid(self) -> None:
+        """``daily_totals`` took the run's day summaries: nothing is owed."""
+        self._state.pop(TOTALS_FROM, None)
+
     def remember_switch(
-        self, quarters_from: datetime | None, hourly_until: datetime | None
+        self,
+        quarters_from: datetime | None,
+        hourly_until: datetime | None,
+        hours_until: datetime | None,
     ) -> None:
         """Keep what is known about the resolution switch for the next run."""
-        for key, value in ((QUARTERS_FROM, quarters_from), (HOURLY_UNTIL, hourly_until)):
+        for key, value in (
+            (QUARTERS_FROM, quarters_from),
+            (HOURLY_UNTIL, hourly_until),
+            (HOURS_UNTIL, hours_until),
+        ):
             if value is not None:
                 self._state[key] = value.isoformat()
 

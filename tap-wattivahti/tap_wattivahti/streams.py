@@ -39,9 +39,12 @@ to the day of the newest value (later days are not measured yet), from the answe
 have (expected grid, values, missing periods, kWh), and hand the summaries to the
 ``daily_totals`` stream, which the tap syncs after them. It keeps its own marks
 (a fingerprint per day in the settlement window, per metering point and kind) and emits a day
-when it is new or its summary changed. Its state is written after its own records, so a run
-stopped between the meter streams and ``daily_totals`` emits those days at the next run that
-fetches them whole again: the next due settlement re-read at the latest.
+when it is new or its summary changed. Before its first record a meter partition notes in its
+state where the run's range began (``totals_from``); ``daily_totals`` removes the note once it
+has the summaries. A run stopped in between (a STATE the SDK sends in the middle of a long
+backfill, a failure or a signal between the streams) leaves the note, and the next run fetches
+from there again: days it emitted already are not emitted again (their marks or the bookmark
+say so), and every ended day gets its total, however old.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_wattivahti.client import Answer, TapStream, WattiVahtiStream
-from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY, Ask, Planner, Switch
+from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY, Ask, Part, Planner, Switch
 from tap_wattivahti.settlement import (
     DayMark,
     DaySummary,
@@ -282,6 +285,10 @@ class MeterDataStream(_Settled, WattiVahtiStream):
             if due and window < start:
                 start = window
                 origin = f"settlement re-read, {settings.correction_days} days before the bookmark"
+            owed = memory.totals_from if self._daily_totals() else None
+            if owed is not None and owed < start:
+                start = owed
+                origin = "daily totals owed since an interrupted run"
             settles = settings.correction_days > 0 and start <= window
         elif settings.start_date is not None:
             start = settings.start_date
@@ -309,9 +316,13 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         settings = self.settings
         memory = Memory(self.get_context_state(context))
         plan = self.sync_plan(context, memory)
+        if self._daily_totals():
+            memory.owe_totals_from(plan.start)  # in every STATE until daily_totals took them
+        else:
+            memory.totals_paid()
         windows = plan_windows(plan.start, plan.stop, settings.zone, settings.window_days)
         switch = Switch.recalled(
-            memory.quarters_from, memory.hourly_until, plan.stop, settings.zone
+            memory.quarters_from, memory.hourly_until, memory.hours_until, plan.stop, settings.zone
         )
         planner = Planner(settings.resolution, windows, switch)
         marks = memory.marks()
@@ -330,7 +341,7 @@ class MeterDataStream(_Settled, WattiVahtiStream):
             yield self._record(code, newest)  # the bookmark stays at the newest value
             progress.last_emitted = newest.instant
         if settings.resolution == AUTO:
-            memory.remember_switch(switch.quarters_from, switch.hourly_until)
+            memory.remember_switch(switch.quarters_from, switch.hourly_until, switch.hours_until)
         if plan.settles:
             memory.settled_at = plan.now
         self._finish(code, plan, memory, progress)
@@ -429,7 +440,8 @@ class MeterDataStream(_Settled, WattiVahtiStream):
                 settings.correction_days,
                 settings.lookback,
             )
-            left = {day: m for day, m in memory.forget_before(keep_from).items() if m.missing}
+            marks = memory.marks().items()
+            left = {day: m for day, m in marks if day < keep_from and m.missing}
             if left:
                 self.logger.warning(
                     "Metering point %s: %s of %s left the settlement window (correction_days "
@@ -441,13 +453,23 @@ class MeterDataStream(_Settled, WattiVahtiStream):
                     ", ".join(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
                     settings.correction_days,
                 )
-        daily = self.tap.streams.get(DailyTotalsStream.name)
-        if isinstance(daily, DailyTotalsStream):
+        daily = self._daily_totals()
+        if daily is None:
+            if keep_from is not None:
+                memory.forget_before(keep_from)
+        else:
+            # The marks go when daily_totals has the summaries (until then a stopped run is
+            # redone from totals_from, and the marks keep it from emitting the days again).
             # Days after the newest value's day are not measured yet (or never: a meter that
             # produces nothing): they get a total once a value on or after them arrives.
             last_day = newest.instant.astimezone(zone).date() if newest else None
             summaries = [s for s in progress.summaries if last_day and s.day <= last_day]
             daily.collect(code, self.name, summaries, keep_from)
+
+    def _daily_totals(self) -> DailyTotalsStream | None:
+        """The ``daily_totals`` stream when it is selected."""
+        daily = self.tap.streams.get(DailyTotalsStream.name)
+        return daily if isinstance(daily, DailyTotalsStream) and daily.selected else None
 
     def _report_holes(self, code: str, holes: list[Period], newest: Value) -> None:
         zone = self.settings.zone
@@ -497,21 +519,25 @@ class MeterDataStream(_Settled, WattiVahtiStream):
             )
         values: list[Value] = []
         for part in cover.parts:
-            self._keep(code, answers[part.ask], part.keep_before, values)
+            self._keep(code, answers[part.ask], part, values)
+        hours = [v.instant for v in values if v.resolution == HOURLY and v.quantity is not None]
+        if hours:  # stored hourly: quarter hours must not take these hours over later
+            planner.switch.took_hours_until(hours[-1] + HOUR)
         return _Window(values, cover.quarters_from)
 
-    def _keep(
-        self, code: str, answer: Answer, keep_before: datetime | None, values: list[Value]
-    ) -> None:
-        """Add the answer's values that come after ``values`` (and, with ``keep_before``, end by
-        then) to ``values``, and check the sum of those kept against the API's."""
+    def _keep(self, code: str, answer: Answer, part: Part, values: list[Value]) -> None:
+        """Add the answer's values that come after ``values`` and lie within the part's limits
+        to ``values``, and check the sum of those kept against the API's."""
         held = _Held()
         self._report_rejected(code, answer, held)
         kept = Decimal(0)
         period = PERIOD[answer.resolution]
         for reading in answer.placement.readings:
-            if keep_before is not None and reading.instant + period > keep_before:
+            if part.keep_before is not None and reading.instant + period > part.keep_before:
                 held.add("overlapping the first 15-minute value", reading.quantity)
+                continue
+            if part.keep_from is not None and reading.instant < part.keep_from:
+                held.add("in an hour taken hourly by an earlier run", reading.quantity)
                 continue
             if values and reading.instant <= values[-1].instant:
                 held.add("already taken from an earlier answer", reading.quantity)
@@ -662,5 +688,8 @@ class DailyTotalsStream(_Settled):
                 continue
             yield record
             memory.mark(summary.day, mark)
+        meter = Memory(self.tap.streams[kind].get_context_state({"metering_point": code}))
         if batch.keep_from is not None:
-            memory.forget_before(batch.keep_from)
+            for each in (memory, meter):
+                each.forget_before(batch.keep_from)
+        meter.totals_paid()

@@ -147,17 +147,38 @@ CASES = {
     ),
     "a probe earlier on the run's last day holds until its end": Case(
         "auto", local(2025, 6, 12), local(2025, 6, 12, 14), NEVER,
-        known=Switch.recalled(None, local(2025, 6, 12, 10), local(2025, 6, 12, 14), ZONE),
+        known=Switch.recalled(None, local(2025, 6, 12, 10), None, local(2025, 6, 12, 14), ZONE),
         asks=["PT1H 2025-06-12..2025-06-12T14:00"],
         quarters_from=[None],
         learned=(None, local(2025, 6, 12, 14)),
     ),
     "a probe on an earlier day does not: the new day is asked again": Case(
         "auto", local(2025, 6, 12), local(2025, 6, 12, 14), NEVER,
-        known=Switch.recalled(None, local(2025, 6, 11, 23), local(2025, 6, 12, 14), ZONE),
+        known=Switch.recalled(None, local(2025, 6, 11, 23), None, local(2025, 6, 12, 14), ZONE),
         asks=["PT15MIN 2025-06-12..2025-06-12T14:00", "PT1H 2025-06-12..2025-06-12T14:00"],
         quarters_from=[None],
         learned=(None, local(2025, 6, 12, 14)),
+    ),
+    "quarter hours that show up for hours taken hourly: those hours stay hourly": Case(
+        "auto", local(2025, 6, 8), local(2025, 6, 12), local(2025, 6, 10, 0, 15),
+        known=Switch(quarters_from=local(2025, 6, 10, 2), hours_until=local(2025, 6, 10, 2)),
+        asks=["PT15MIN 2025-06-08..2025-06-12", "PT1H 2025-06-08..2025-06-10T02:00"],
+        quarters_from=[local(2025, 6, 10, 2)],
+        learned=(local(2025, 6, 10, 0, 15), None),
+    ),
+    "a quarter hour filled where no hour was taken: the quarter hours begin there": Case(
+        "auto", local(2025, 6, 8), local(2025, 6, 12), local(2025, 6, 10),
+        known=Switch(quarters_from=local(2025, 6, 10, 0, 15), hours_until=local(2025, 6, 10)),
+        asks=["PT15MIN 2025-06-08..2025-06-12", "PT1H 2025-06-08..2025-06-10"],
+        quarters_from=[local(2025, 6, 10)],
+        learned=(local(2025, 6, 10), None),
+    ),
+    "a day taken hourly before its quarter hours were published stays hourly": Case(
+        "auto", local(2025, 6, 12), local(2025, 6, 13, 10), local(2023, 1, 1),
+        known=Switch(hourly_until=local(2025, 6, 12, 10), hours_until=local(2025, 6, 12, 10)),
+        asks=["PT15MIN 2025-06-12..2025-06-13T10:00", "PT1H 2025-06-12..2025-06-12T10:00"],
+        quarters_from=[local(2025, 6, 12, 10)],
+        learned=(local(2025, 6, 12), local(2025, 6, 12, 10)),
     ),
     "forced PT1H on a 15-minute meter": Case(
         "PT1H", local(2024, 5, 14), local(2024, 5, 16), local(2024, 5, 15),
@@ -193,6 +214,15 @@ def test_a_window_with_the_switch_keeps_only_hours_that_end_by_it():
     assert (quarters.ask.resolution, quarters.keep_before) == ("PT15MIN", None)
     assert cover.switch_at == switch
     assert not cover.probed
+
+
+def test_quarter_hours_in_hours_taken_hourly_are_not_kept():
+    taken = Switch(quarters_from=local(2025, 6, 10, 2), hours_until=local(2025, 6, 10, 2))
+    planner = Planner("auto", plan_windows(local(2025, 6, 8), local(2025, 6, 12), ZONE, 31), taken)
+    [cover] = drive(planner, local(2025, 6, 10, 0, 15))[1]
+    hourly, quarters = cover.parts
+    assert (hourly.keep_before, hourly.keep_from) == (local(2025, 6, 10, 2), None)
+    assert (quarters.keep_before, quarters.keep_from) == (None, local(2025, 6, 10, 2))
 
 
 def test_the_answers_decide_the_next_request():

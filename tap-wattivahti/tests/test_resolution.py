@@ -141,3 +141,44 @@ def test_meter_without_15_minute_values_stays_hourly(tap_config, run_tap):
     assert [datetime.fromisoformat(r["timestamp"]) for r in records] == [
         start + timedelta(hours=i) for i in range(hours)
     ]
+
+
+def test_hours_stored_hourly_stay_hourly_when_their_quarter_hours_come_later(tap_config, run_tap):
+    """Quarter hours absent at the first fetch come later, all but the :00 one: the hourly point
+    of that hour would stay beside them in InfluxDB and count twice, so the hours stay hourly."""
+    switch_day = date(2025, 6, 10)
+    point = MeteringPoint("7654321", switch_date=switch_day)
+    day = local_midnight_utc(switch_day)
+    dropped = {day + timedelta(minutes=15 * i) for i in range(8)}  # 00:00-02:00 local
+
+    def drop_quarters(tsv):
+        if all(entry["time"].endswith(":00:00") for entry in tsv):
+            return tsv  # hourly answers are whole
+        kept = [e for e in tsv if datetime.fromisoformat(e["time"] + "+03:00") not in dropped]
+        return kept
+
+    with Simulator([point]) as sim:
+        sim.available_until = day + timedelta(days=2)
+        sim.edit_values = drop_quarters
+        config = tap_config(sim, start_date="2025-06-08", end_date="2025-06-12",
+                            correction_interval_hours=0)  # fmt: skip
+        first = run_tap(config)
+        dropped = {day}  # the operator publishes all but the 00:00 quarter hour
+        second = run_tap(config, state=first.state)
+        truth = sim.truth(point.code, day, day + timedelta(days=1))
+    stored: dict[datetime, tuple[str, int]] = {}
+    for record in first.records() + second.records():  # point identity: the later write wins
+        stored[datetime.fromisoformat(record["timestamp"])] = (
+            record["resolution"], int(record["consumption_wh"])
+        )  # fmt: skip
+    of_day = {i: v for i, v in stored.items() if day <= i < day + timedelta(days=1)}
+    assert [of_day[day + timedelta(hours=h)][0] for h in (0, 1)] == ["PT1H", "PT1H"]
+    assert min(i for i, (res, _) in of_day.items() if res == "PT15MIN") == day + timedelta(hours=2)
+    for instant, (resolution, _) in of_day.items():
+        if resolution == "PT1H":
+            inside = [i for i in of_day if instant < i < instant + timedelta(hours=1)]
+            assert inside == [], f"quarter hours beside the hourly point at {instant}"
+    assert sum(wh for _, wh in of_day.values()) == sum(truth.values())
+    assert [r for r in second.records() if day <= datetime.fromisoformat(r["timestamp"])] == []
+    [partition] = second.state["bookmarks"]["consumption"]["partitions"]
+    assert partition["hours_until"] == (day + timedelta(hours=2)).isoformat()

@@ -361,6 +361,40 @@ def test_daily_totals_lost_between_streams_come_with_the_next_due_re_read(
     assert second.records("daily_totals") == first.records("daily_totals")
 
 
+def test_daily_totals_older_than_the_window_survive_a_run_stopped_between_the_streams(
+    tap_config, run_tap, simulator
+):
+    simulator.available_until = local_midnight_utc(date(2025, 6, 25))
+    config = tap_config(start_date="2025-06-05", end_date="2025-06-25")  # 20 days, window 7
+    first = run_tap(config)
+    assert len(first.records("daily_totals")) == 20
+    # The run stops after the meter stream's last STATE (a failure, a signal, the target gone):
+    # that STATE is what the orchestrator keeps.
+    first_total = next(i for i, m in enumerate(first.messages) if m.get("stream") == "daily_totals")
+    stopped = [m["value"] for m in first.messages[:first_total] if m["type"] == "STATE"][-1]
+    [meter] = stopped["bookmarks"]["consumption"]["partitions"]
+    assert meter["totals_from"] == "2025-06-04T21:00:00+00:00"
+    assert "daily_totals" not in stopped["bookmarks"]
+
+    simulator.clear_log()
+    second = run_tap(config, state=stopped)
+    assert requested(simulator) == [
+        ("2025-06-05T00:00:00+03:00", "2025-06-25T00:00:00+03:00", "PT15MIN")
+    ]
+    assert second.records() == []  # every day was emitted already: the marks say so
+    assert second.records("daily_totals") == first.records("daily_totals")
+    [meter] = second.state["bookmarks"]["consumption"]["partitions"]
+    assert "totals_from" not in meter
+    assert sorted(meter["days"]) == [f"2025-06-{d:02d}" for d in range(17, 25)]
+
+    simulator.clear_log()
+    third = run_tap(config, state=second.state)
+    assert requested(simulator) == [
+        ("2025-06-24T00:00:00+03:00", "2025-06-25T00:00:00+03:00", "PT15MIN")
+    ]
+    assert third.records() == third.records("daily_totals") == []
+
+
 def test_unplaceable_values_make_one_warning_per_answer_not_one_per_value(
     tap_config, run_tap, simulator, caplog
 ):
