@@ -52,8 +52,19 @@ DAY_HOURS = range(7, 22)
 WINTER_MONTHS = frozenset({11, 12, 1, 2, 3})
 
 
+class MarketPrice(t.Protocol):
+    """A market price as the prices module gives it: its period's resolution (``PT15MIN`` |
+    ``PT1H``) and EUR/MWh, VAT excluded."""
+
+    @property
+    def resolution(self) -> str: ...
+
+    @property
+    def eur_mwh(self) -> Decimal: ...
+
+
 class SpotPrice(t.NamedTuple):
-    """One market price: its period's resolution (``PT15MIN`` | ``PT1H``), EUR/MWh VAT excluded."""
+    """A :class:`MarketPrice` on its own (for callers and tests without the prices module)."""
 
     resolution: str
     eur_mwh: Decimal
@@ -112,28 +123,29 @@ class PeriodCost:
 
 
 def spot_price(
-    start: datetime, resolution: str, prices: Mapping[datetime, tuple[str, t.Any]]
+    start: datetime, resolution: str, prices: Mapping[datetime, MarketPrice]
 ) -> Decimal | None:
     """The market price (EUR/MWh) of the period at ``start``, or ``None`` when it is missing.
 
-    ``prices`` maps a price period's UTC start to ``(resolution, EUR/MWh)``. A quarter hour
+    ``prices`` maps a price period's UTC start to its price. A quarter hour
     takes its own price, else its hour's hourly price (before the 15-minute market); an hour
     takes its hourly price, else the mean of its four quarter-hour prices (all four needed).
     """
     own = prices.get(start)
-    if own is not None and own[0] == resolution:
-        return _decimal(own[1])
+    if own is not None and own.resolution == resolution:
+        return own.eur_mwh
     if resolution == QUARTER_HOURLY:
         hour = prices.get(start.replace(minute=0, second=0, microsecond=0))  # whole UTC hours
-        return _decimal(hour[1]) if hour is not None and hour[0] == HOURLY else None
+        return hour.eur_mwh if hour is not None and hour.resolution == HOURLY else None
     quarters = [prices.get(start + QUARTER * i) for i in range(4)]
-    if all(quarter is not None and quarter[0] == QUARTER_HOURLY for quarter in quarters):
-        return sum((_decimal(quarter[1]) for quarter in quarters if quarter), ZERO) / 4
+    found = [q for q in quarters if q is not None and q.resolution == QUARTER_HOURLY]
+    if len(found) == 4:
+        return sum((q.eur_mwh for q in found), ZERO) / 4
     return None
 
 
 def period_cost(
-    period: MeteredPeriod, prices: Mapping[datetime, tuple[str, t.Any]], terms: Terms
+    period: MeteredPeriod, prices: Mapping[datetime, MarketPrice], terms: Terms
 ) -> PeriodCost | None:
     """The cost lines of ``period`` under the terms in force at its start, or ``None`` when it
     is not costed at all (no energy contract or no network tariff in force; production: no
@@ -382,10 +394,6 @@ def _fees(
         (amount * count * percent for (amount, percent), count in shares.items()), ZERO
     ) / (100 * month_length)
     return fee, fee_vat
-
-
-def _decimal(value: t.Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -7,6 +7,7 @@ written beside it (c/kWh * kWh / 100 = EUR; EUR/MWh / 10 = c/kWh).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from tap_wattivahti.pricing import (
 )
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.terms import parse_terms
-from tap_wattivahti.timeutil import day_grid
+from tap_wattivahti.timeutil import QUARTER, day_grid
 
 UTC = timezone.utc
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -360,6 +361,22 @@ def test_a_quarter_hour_takes_its_hours_price_before_the_15_minute_market():
     assert cost is not None
     assert cost.energy_c_per_kwh == D("6.04")  # 5.55 + 0.49
     assert cost.energy_eur == D("0.01208")  # 0.2 * 6.04 / 100
+
+
+@dataclass(frozen=True)
+class Price:
+    """A price as the prices module keeps it: with its start."""
+
+    start: datetime
+    resolution: str
+    eur_mwh: Decimal
+
+
+def test_a_price_is_anything_with_a_resolution_and_eur_mwh():
+    start = at("2025-10-20T12:00+03:00")
+    prices = {start: Price(start, HOURLY, D("70.5"))}
+    assert spot_price(start, HOURLY, prices) == D("70.5")
+    assert spot_price(start + QUARTER, QUARTER_HOURLY, prices) == D("70.5")
 
 
 def test_a_missing_price_leaves_the_period_unpriced_with_every_euro_field_null():
