@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY, Ask, Part, Planner, Switch
+from tap_wattivahti.resolution import (
+    AUTO,
+    HOURLY,
+    QUARTER_HOURLY,
+    STEP,
+    Ask,
+    Part,
+    Planner,
+    Switch,
+)
 from tap_wattivahti.settlement import (
     DayMark,
     DaySummary,
@@ -48,7 +57,6 @@ if t.TYPE_CHECKING:
     from tap_wattivahti.settings import Settings
     from tap_wattivahti.state import MeterState
 
-PERIOD = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
 #: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
 _MAX_EXAMPLES = 5
@@ -242,8 +250,18 @@ class MeterRun:
         to ``values``, and check the sum of those kept against the API's."""
         held = _Held()
         self._report_rejected(answer, held)
+        for labels in answer.placement.spring_days:
+            self.logger.info(
+                "Metering point %s: the %s %s answer for %s to %s: %s.",
+                self.code,
+                self.kind,
+                answer.resolution,
+                answer.start.isoformat(),
+                answer.stop.isoformat(),
+                labels.describe(),
+            )
         kept = Decimal(0)
-        period = PERIOD[answer.resolution]
+        period = STEP[answer.resolution]
         for reading in answer.placement.readings:
             if part.keep_before is not None and reading.instant + period > part.keep_before:
                 held.add("overlapping the first 15-minute value", reading.quantity)
