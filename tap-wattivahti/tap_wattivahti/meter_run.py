@@ -36,6 +36,7 @@ from tap_wattivahti.settlement import (
     values_to_emit,
     window_start,
 )
+from tap_wattivahti.state import INSPECT
 from tap_wattivahti.timeutil import (
     HOUR,
     QUARTER,
@@ -61,6 +62,8 @@ if t.TYPE_CHECKING:
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
 _MAX_EXAMPLES = 5
 _MAX_SPANS = 12
+#: How many days (or other items) a message names before "… and N more".
+_MAX_ITEMS = 12
 
 #: Sends one ``meterdata2`` request: resolution, start, stop → the placed answer.
 Fetch = t.Callable[[str, datetime, datetime], "Answer"]
@@ -75,6 +78,9 @@ class Range:
     bookmark: datetime | None
     settles: bool
     now: datetime
+    #: The SDK's bookmark lay after now and was taken as the range's last period: the run's
+    #: last record must be the newest value, so that the SDK's bookmark comes back to it.
+    rewinds: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,9 @@ class MeterRun:
         self.state = state
         self.logger = logger
         self._fetch = fetch
-        self.range = self._plan(bookmark, state.totals_from if owed else None)
+        now = datetime.now(UTC)
+        self._distrust(now)
+        self.range = self._plan(now, bookmark, state.totals_from if owed else None)
         zone = settings.zone
         self.windows = plan_windows(self.range.start, self.range.stop, zone, settings.window_days)
         known = state.switch
@@ -168,20 +176,51 @@ class MeterRun:
         self.result: MeterResult | None = None
 
     # ------------------------------------------------------------------ the range
-    def _plan(self, bookmark: datetime | None, owed: datetime | None) -> Range:
+    def _distrust(self, now: datetime) -> None:
+        """One WARNING for the partition's state keys that were dropped (docs/design.md, "A
+        state from the future, or by hand")."""
+        dropped = self.state.distrust(now)
+        if dropped:
+            self.logger.warning(
+                "Metering point %s, stream %s: in its state, %s (now is %s). A clock that was "
+                "ahead, or a hand-edited state: check the machine's clock; this run writes "
+                "the state anew. %s.",
+                self.code,
+                self.kind,
+                "; ".join(dropped),
+                now.isoformat(timespec="seconds"),
+                INSPECT,
+            )
+
+    def _plan(self, now: datetime, bookmark: datetime | None, owed: datetime | None) -> Range:
         settings = self.settings
         zone = settings.zone
-        now = datetime.now(UTC)
         floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
         stop = min(settings.end_date or floor, floor)
         settles = True
+        rewinds = bookmark is not None and bookmark > now
+        if rewinds and bookmark is not None:
+            self.logger.warning(
+                "Metering point %s, stream %s: the bookmark %s lies in the future (now is "
+                "%s): a clock that was ahead, or a hand-edited state. This run takes it as the "
+                "last period of its range (%s), re-reads the settlement window, and brings the "
+                "bookmark back to the newest value; if values older than the window are "
+                "missing, load them with a bounded backfill (README: Backfills). %s.",
+                self.code,
+                self.kind,
+                bookmark.isoformat(),
+                now.isoformat(timespec="seconds"),
+                local_text(stop - QUARTER, zone),
+                INSPECT,
+            )
+            bookmark = stop - QUARTER
         if bookmark is not None:
             start = local_midnight((bookmark - settings.lookback).astimezone(zone).date(), zone)
             origin = f"the day of the bookmark {bookmark.isoformat()} minus the lookback"
             window = window_start(bookmark, zone, settings.correction_days)
             if settings.start_date is not None:  # never before the first instant to sync
                 window = max(window, settings.start_date)
-            due = is_due(
+            due = rewinds or is_due(
                 self.state.settled_at, now, settings.correction_interval, settings.correction_days
             )
             if due and window < start:
@@ -206,7 +245,7 @@ class MeterRun:
             origin,
             local_text(stop, zone),
         )
-        return Range(start, stop, bookmark, settles, now)
+        return Range(start, stop, bookmark, settles, now, rewinds)
 
     # ------------------------------------------------------------------ requests (the only I/O)
     def fetched(self) -> Iterator[FetchedWindow]:
@@ -342,7 +381,8 @@ class MeterRun:
                 if mark is not None:  # after its records: no STATE claims a day not emitted
                     self.state.mark(day, mark)
         newest = self._newest
-        if self._last_emitted is not None and newest and self._last_emitted < newest.instant:
+        emitted = self._last_emitted is not None or self.range.rewinds
+        if newest is not None and emitted and self._last_emitted != newest.instant:
             yield make(newest)  # the bookmark stays at the newest value
             self._last_emitted = newest.instant
         if self.settings.resolution == AUTO:
@@ -415,7 +455,7 @@ class MeterRun:
                 self.code,
                 len(self._changed),
                 self.kind,
-                ", ".join(day.isoformat() for day in self._changed),
+                listing(day.isoformat() for day in self._changed),
             )
         holes = [p for p in self._missing if newest is not None and p.start < newest.instant]
         if holes and newest is not None:
@@ -461,7 +501,7 @@ class MeterRun:
                 "(README: Missing data).",
                 self.code,
                 self.kind,
-                ", ".join(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
+                listing(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
                 self.settings.correction_days,
             )
 
@@ -485,6 +525,14 @@ class MeterRun:
             ", ".join(named),
             self.settings.correction_days,
         )
+
+
+def listing(items: Iterable[str], limit: int = _MAX_ITEMS) -> str:
+    """``items`` joined with commas, the first ``limit`` of them, then "… and N more"."""
+    named = list(items)
+    if len(named) <= limit:
+        return ", ".join(named)
+    return f"{', '.join(named[:limit])} \u2026 and {len(named) - limit:,} more"
 
 
 def _resolution_of(grid: Sequence[Period]) -> str:

@@ -6,6 +6,9 @@ the command with one paragraph (:func:`tap_wattivahti.errors.reported`).
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import signal
 import typing as t
 from functools import cached_property
@@ -18,6 +21,7 @@ from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticat
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.ledger import Ledger, in_order
 from tap_wattivahti.settings import SCHEMA, Settings
+from tap_wattivahti.state import check, unreadable
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 
 if t.TYPE_CHECKING:
@@ -56,11 +60,21 @@ class TapWattiVahti(compat.TapStopHook):
         """Create the tap; unless config validation is off (discovery), check the settings now.
 
         Checking here, before any output, turns a bad metering point list, time zone or date
-        into one clear error instead of a failure in the middle of a sync.
+        into one clear error instead of a failure in the middle of a sync; a state the SDK
+        cannot read likewise (:func:`tap_wattivahti.state.check`).
         """
+        given = kwargs.get("state")
+        if given is not None and not isinstance(given, (dict, str, os.PathLike)):
+            check(given)  # e.g. a JSON list, which the SDK would take for a file name
         super().__init__(**kwargs)
         if kwargs.get("validate_config", True):
             _ = self.settings
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load the state after checking that the SDK can read it."""
+        check(state)
+        super().load_state(state)
 
     @override
     def on_stop(self, signum: int) -> t.NoReturn:
@@ -119,6 +133,20 @@ class TapWattiVahti(compat.TapStopHook):
         streams = self.streams
         selected = frozenset(name for name, stream in streams.items() if stream.selected)
         return Ledger(_inputs(streams), selected)
+
+    @classmethod
+    @override
+    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:
+        """The SDK's run of the command line, with a ``--state`` file that is not JSON reported
+        as one paragraph (the SDK would end with a traceback)."""
+        if state is not None:
+            text = state.read()
+            try:
+                json.loads(text)
+            except ValueError as exc:
+                raise unreadable("the --state file", f"is not JSON ({exc})") from None
+            state = io.StringIO(text)
+        super().invoke(state=state, **kwargs)
 
     @classmethod
     @override
