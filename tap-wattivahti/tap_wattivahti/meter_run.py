@@ -33,8 +33,10 @@ from tap_wattivahti.settlement import (
     fingerprint,
     first_kept_day,
     is_due,
+    slots,
     values_to_emit,
     window_start,
+    withdrawn,
 )
 from tap_wattivahti.state import INSPECT
 from tap_wattivahti.timeutil import (
@@ -60,6 +62,9 @@ if t.TYPE_CHECKING:
 
 #: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
+#: The record property that says a record is gone (the SDK's record metadata name): a record
+#: with it holds the key properties, this instant, and nulls (docs/design.md, "Records").
+DELETED_AT = "_sdc_deleted_at"
 _MAX_EXAMPLES = 5
 _MAX_SPANS = 12
 #: How many days (or other items) a message names before "… and N more".
@@ -172,6 +177,7 @@ class MeterRun:
         self._newest: Value | None = None
         self._missing: list[Period] = []
         self._changed: list[date] = []
+        self._gone: dict[date, int] = {}
         self._summaries: list[DaySummary] = []
         self.result: MeterResult | None = None
 
@@ -374,16 +380,16 @@ class MeterRun:
                 local = value.instant.astimezone(self.settings.zone).date()
                 by_day.setdefault(local, []).append(value)
             for day in local_days(window.start, window.stop, self.settings.zone):
-                emit, mark = self._settle_day(day, window, by_day.get(day, []))
-                for value in emit:
-                    yield make(value)
-                    self._last_emitted = value.instant
+                emit, gone, mark = self._settle_day(day, window, by_day.get(day, []))
+                for instant, value in _in_order(emit, gone):
+                    yield self._deletion(instant) if value is None else make(value)
+                    self._last_emitted = instant
                 if mark is not None:  # after its records: no STATE claims a day not emitted
                     self.state.mark(day, mark)
         newest = self._newest
         emitted = self._last_emitted is not None or self.range.rewinds
         if newest is not None and emitted and self._last_emitted != newest.instant:
-            yield make(newest)  # the bookmark stays at the newest value
+            yield make(newest)  # the bookmark ends at the newest value
             self._last_emitted = newest.instant
         if self.settings.resolution == AUTO:
             self.state.remember_switch(self.switch)
@@ -393,9 +399,10 @@ class MeterRun:
 
     def _settle_day(
         self, day: date, window: FetchedWindow, values: list[Value]
-    ) -> tuple[list[Value], DayMark | None]:
-        """What to emit of one local day (new or changed), and its mark (None: a day cut by
-        the range); summarises the day."""
+    ) -> tuple[list[Value], list[datetime], DayMark | None]:
+        """What to emit of one local day (new or changed), the instants whose records are gone
+        (a changed day's values WattiVahti withdrew, or that were stored at another resolution),
+        and its mark (None: a day cut by the range); summarises the day."""
         zone = self.settings.zone
         bookmark = self.range.bookmark
         day_start = local_midnight(day, zone)
@@ -407,17 +414,23 @@ class MeterRun:
         missing = [period for period in grid if period.start not in present]
         self._missing.extend(missing)
         whole = begin == day_start
+        gone: list[datetime] = []
         if whole:
-            emit, changed = values_to_emit(real, bookmark, self._marks.get(day))
+            mark = self._marks.get(day)
+            emit, changed = values_to_emit(real, bookmark, mark)
+            if changed and bookmark is not None:
+                gone = withdrawn(real, mark, day_start, day_stop, bookmark)
         else:  # a day cut by start_date: no mark, only what is new
             emit = [v for v in real if bookmark is None or v.instant > bookmark]
             changed = False
         if changed and day in self._marks:
             self._changed.append(day)
+        if gone:
+            self._gone[day] = len(gone)
         if real and (self._newest is None or real[-1].instant > self._newest.instant):
             self._newest = real[-1]
         if not whole:
-            return emit, None
+            return emit, gone, None
         if end == day_stop:
             self._summaries.append(
                 DaySummary(
@@ -430,7 +443,8 @@ class MeterRun:
                     kwh=sum((value.quantity or Decimal(0) for value in real), Decimal(0)),
                 )
             )
-        return emit, DayMark(fingerprint(real), len(missing))
+        stored = slots((value.instant for value in real), day_start)
+        return emit, gone, DayMark(fingerprint(real), len(missing), stored)
 
     def _record(self, value: Value) -> dict[str, t.Any]:
         quantity = value.quantity or Decimal(0)
@@ -440,6 +454,17 @@ class MeterRun:
             "resolution": value.resolution,
             f"{self.kind}_kwh": float(quantity),
             f"{self.kind}_wh": float(quantity * 1000),
+        }
+
+    def _deletion(self, instant: datetime) -> dict[str, t.Any]:
+        """The record that says the record at ``instant`` is gone (docs/design.md, "Records")."""
+        return {
+            "metering_point": self.code,
+            "timestamp": instant.isoformat(),
+            "resolution": None,
+            f"{self.kind}_kwh": None,
+            f"{self.kind}_wh": None,
+            DELETED_AT: self.range.now.isoformat(),
         }
 
     # ------------------------------------------------------------------ the end of the run
@@ -456,6 +481,16 @@ class MeterRun:
                 len(self._changed),
                 self.kind,
                 listing(day.isoformat() for day in self._changed),
+            )
+        if self._gone:
+            self.logger.info(
+                "Metering point %s: %s %s period(s) that may hold a value from an earlier run "
+                "have none in WattiVahti now (withdrawn, or stored at another resolution "
+                "before): a deletion record was emitted for each, so the target drops them: %s.",
+                self.code,
+                f"{sum(self._gone.values()):,}",
+                self.kind,
+                listing(f"{day} ({count})" for day, count in self._gone.items()),
             )
         holes = [p for p in self._missing if newest is not None and p.start < newest.instant]
         if holes and newest is not None:
@@ -480,7 +515,10 @@ class MeterRun:
         # Days after the newest value's day are not measured yet (or never: a meter that
         # produces nothing): they get a total once a value on or after them arrives.
         last_day = newest.instant.astimezone(zone).date() if newest else None
-        summaries = [s for s in self._summaries if last_day and s.day <= last_day]
+        # A later day whose values were all withdrawn gets its total again, as it changed.
+        summaries = [
+            s for s in self._summaries if (last_day and s.day <= last_day) or s.day in self._gone
+        ]
         self.result = MeterResult(self.kind, self.code, self.range.start, summaries, keep_from)
 
     def settle(self) -> None:
@@ -533,6 +571,13 @@ def listing(items: Iterable[str], limit: int = _MAX_ITEMS) -> str:
     if len(named) <= limit:
         return ", ".join(named)
     return f"{', '.join(named[:limit])} \u2026 and {len(named) - limit:,} more"
+
+
+def _in_order(values: list[Value], gone: list[datetime]) -> list[tuple[datetime, Value | None]]:
+    """A day's values and deletions (None) in UTC order, by instant."""
+    items: list[tuple[datetime, Value | None]] = [(v.instant, v) for v in values]
+    items += [(instant, None) for instant in gone]
+    return sorted(items, key=lambda item: item[0])
 
 
 def _resolution_of(grid: Sequence[Period]) -> str:

@@ -5,7 +5,8 @@ partition and emits every other key with them. A ``consumption`` or ``production
 
     {"context": {"metering_point": "1234567"},
      "replication_key": "timestamp", "replication_key_value": "2025-06-13T20:45:00+00:00",
-     "days": {"2025-06-12": ["9f2c1a0b3d4e5f60", 0], "2025-06-13": ["0a1b2c3d4e5f6071", 2]},
+     "days": {"2025-06-12": ["9f2c1a0b3d4e5f60", 0, "ffffffffffffffffffffffff"],
+              "2025-06-13": ["0a1b2c3d4e5f6071", 2, "3fffffffffffffffffffffff"]},
      "settled_at": "2025-06-14T05:00:12+00:00",
      "quarters_from": "2023-01-01T22:00:00+00:00", "hourly_until": "2022-12-31T22:00:00+00:00",
      "hours_until": "2023-01-01T22:00:00+00:00",
@@ -18,7 +19,9 @@ A ``daily_totals`` partition::
      "days": {"2025-06-12": ["5e6f708192a3b4c5", 0]}}
 
 ``days`` holds a mark per local day a later run may fetch again: a fingerprint of what was
-emitted for the day and how many of its periods were missing. What the other keys mean, and when
+emitted for the day, how many of its periods were missing, and (meter streams) which of its
+quarter-hour slots hold a record, as hexadecimal bits (``"ffffffffffffffffffffffff"``: all 96;
+a mark without it, of an earlier version, reads as unknown). What the other keys mean, and when
 they are written: docs/design.md, "The settlement window". An extra key that is absent reads as
 unknown; one that does not parse or names an instant after now (a clock that was ahead, a hand
 edit) is dropped with a WARNING (:meth:`MeterState.distrust`). A state whose shape the SDK
@@ -96,7 +99,10 @@ class PartitionState:
         stored = self._state.get(DAYS)
         if not isinstance(stored, dict):
             stored = self._state[DAYS] = {}
-        stored[day.isoformat()] = [mark.fingerprint, mark.missing]
+        entry: list[t.Any] = [mark.fingerprint, mark.missing]
+        if mark.stored is not None:
+            entry.append(format(mark.stored, "x"))
+        stored[day.isoformat()] = entry
 
     def forget_before(self, first: date) -> dict[date, DayMark]:
         """Drop the marks of days before ``first``; return the dropped ones."""
@@ -212,16 +218,17 @@ class MeterState(PartitionState):
 
 def _mark(text: object, entry: object) -> tuple[date, DayMark] | None:
     """A ``days`` entry as a day and its mark (None: not a day mark)."""
-    if not isinstance(text, str) or not isinstance(entry, list) or len(entry) != 2:
+    if not isinstance(text, str) or not isinstance(entry, list) or len(entry) not in (2, 3):
         return None
     try:
         day = date.fromisoformat(text)
         hashed, missing = entry[0], int(entry[1])
+        stored = int(entry[2], 16) if len(entry) == 3 else None
     except (TypeError, ValueError):
         return None
-    if not isinstance(hashed, str) or missing < 0:
+    if not isinstance(hashed, str) or missing < 0 or (stored is not None and stored < 0):
         return None
-    return day, DayMark(hashed, missing)
+    return day, DayMark(hashed, missing, stored)
 
 
 def _shown(value: object, limit: int = 60) -> str:
