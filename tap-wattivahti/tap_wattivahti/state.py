@@ -172,7 +172,7 @@ class MeterState(PartitionState):
     @property
     def has_bookmark(self) -> bool:
         """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
-        return bool(self._state.get("replication_key_value"))
+        return bool(self._state.get(BOOKMARK))
 
     @property
     def settled_at(self) -> datetime | None:
