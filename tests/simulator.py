@@ -941,6 +941,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--production", action="store_true", help="points also produce energy")
     parser.add_argument("--expires-in", type=int, default=3600, help="access token lifetime (s)")
+    parser.add_argument(
+        "--spring-labels",
+        choices=("clock", "shifted"),
+        default="clock",
+        help="how the spring DST day's values are labelled (docs/wattivahti-api.md)",
+    )
     parser.add_argument("--token-file", help="write a fresh refresh token to this file")
     args = parser.parse_args(argv)
     codes = args.metering_point or [SEED_METERING_POINT]
@@ -948,7 +954,13 @@ def main(argv: list[str] | None = None) -> None:
         MeteringPoint(code, switch_date=args.switch_date, production=args.production, spot=True)
         for code in codes
     ]
-    sim = Simulator(points, host=args.host, port=args.port, access_token_lifetime=args.expires_in)
+    sim = Simulator(
+        points,
+        host=args.host,
+        port=args.port,
+        access_token_lifetime=args.expires_in,
+        spring_labels=args.spring_labels,
+    )
     sim.start()
     token = sim.issue_refresh_token()
     if args.token_file:
