@@ -103,9 +103,6 @@ class InfluxDBSink(SinkHooks):
 
     #: What the sink needs from the run (None until attached).
     run: StreamRun | None = None
-    #: The RECORD message's ``time_extracted`` on the SDK's per-record path, which hands a sink
-    #: only the record: the target sets it before it hands a RECORD to the SDK.
-    time_extracted: str | None = None
     _batch: _Batch | None = None
 
     def attach(self, run: StreamRun) -> None:
@@ -115,6 +112,7 @@ class InfluxDBSink(SinkHooks):
         self.builder = LineBuilder(plan, run.precision)
         self.report = run.report
         self._pipeline = run.pipeline
+        self._arrivals = run.pipeline.arrivals  # each record's number and time_extracted
         self._batch_size = run.batch_size
         self._has_time = plan.time_property is not None
         # Key properties that are neither a tag nor the time: two records on one point that
@@ -157,17 +155,16 @@ class InfluxDBSink(SinkHooks):
         """Records in the open batch (also when they came through :meth:`add`)."""
         return self._batch.records if self._batch is not None else 0
 
-    def add(self, record: dict, time_extracted: str | None) -> bool:
-        """Take a record straight from its RECORD message (no stream map, validation or
-        metadata to apply: the SDK's per-record path would only copy it); True when the batch
-        is full."""
+    def add(self, record: dict) -> bool:
+        """Take a record straight from its message (no stream map, validation or metadata to
+        apply: the SDK's per-record path would only copy it); True when the batch is full."""
         if not self._key_set <= record.keys():
             raise MissingKeyPropertiesError(
                 f"Stream '{self.stream_name}': a record lacks key properties "
                 f"{[k for k in self._key_tuple if k not in record]} (key properties: "
                 f"{list(self._key_tuple)}). Fix the tap's output."
             )
-        batch = self._take(record, time_extracted)
+        batch = self._take(record)
         batch.direct += 1
         return batch.records >= self._batch_size
 
@@ -179,10 +176,12 @@ class InfluxDBSink(SinkHooks):
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
-        self._take(record, self.time_extracted)
+        self._take(record)
 
-    def _take(self, record: dict, time_extracted: str | None) -> _Batch:
-        """Add the record's point to the open batch (opening one if needed); return the batch."""
+    def _take(self, record: dict) -> _Batch:
+        """Add the record's point to the open batch (opening one if needed); return the batch.
+        Both routes come here; the record's number and ``time_extracted`` are its arrival's."""
+        arrival = self._arrivals.current()
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
@@ -196,7 +195,10 @@ class InfluxDBSink(SinkHooks):
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = builder.time(record) if self._has_time else self._extraction_time(time_extracted)
+        if self._has_time:
+            time = builder.time(record)
+        else:
+            time = self._extraction_time(arrival.time_extracted)
         key = (series, time)
         previous = batch.seen.get(key)
         if previous is not None:

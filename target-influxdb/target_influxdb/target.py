@@ -8,6 +8,7 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import PurePath
 from typing import Any, ClassVar
@@ -62,29 +63,52 @@ class TargetInfluxDB(TargetHooks):
         setup_mapper: bool = True,
         message_reader: LineCountingReader | None = None,
     ) -> None:
-        self.stop = Stop()  # first: the SDK's __init__ installs the signal handler
-        super().__init__(
-            config=config,
-            parse_env_config=parse_env_config,
-            validate_config=validate_config,
-            setup_mapper=setup_mapper,
-            message_reader=message_reader,
-        )
+        """Make the target; what that does beside the SDK's set-up is in :meth:`_set_up`."""
+
+        def sdk_set_up() -> None:
+            super(TargetInfluxDB, self).__init__(
+                config=config,
+                parse_env_config=parse_env_config,
+                validate_config=validate_config,
+                setup_mapper=setup_mapper,
+                message_reader=message_reader,
+            )
+
+        self._set_up(sdk_set_up)
+
+    def _set_up(self, sdk_set_up: Callable[[], None]) -> None:
+        """The one place of the target's start-up side effects, in the order they must happen.
+
+        1. The stop request exists before the SDK's set-up, which installs the SIGTERM/SIGINT
+           handler (:meth:`on_signal`) that sets it; a signal that comes during the set-up
+           stops the reader as soon as there is one.
+        2. The SDK's set-up (config validation, stream maps, the reader).
+        3. Run by the command line (``_TargetCommand``), as the process's only run: the target
+           becomes the click context's object, so that a failure ends through
+           :meth:`end_failed_run`, and what start-up made (modules, classes, settings), which
+           lives as long as the process, is frozen for the garbage collector (``gc.freeze()``),
+           which would otherwise scan it again every few thousand records.
+        4. Not here but at the first SCHEMA (:meth:`_open_destination`): the destination is
+           chosen and the writer opened, so that their errors (a missing `database`, a server
+           whose flavour is unclear) end the run before any record is taken, while `--about`
+           and an input without streams never need them.
+        """
+        self.stop = Stop()
+        sdk_set_up()
         self.settings = Settings.from_config(self.config)
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
         self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
+        self.arrivals = self.pipeline.arrivals
         self.max_parallelism = 1  # sinks drain one by one: the pipeline writes one at a time
         self._reports: dict[str, StreamReport] = {}  # per stream (alias), shared by its sinks
         self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream (alias)
         self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
         self._age_checked_at = time.monotonic()
         if self.stop.requested and isinstance(self.message_reader, LineCountingReader):
-            self.message_reader.stopped = True  # a signal came during the SDK's set-up
+            self.message_reader.stopped = True
         command = click.get_current_context(silent=True)
-        if command is not None:  # run by the command line (_TargetCommand), as its only run
+        if command is not None:
             command.obj = self
-            # What start-up made (modules, classes, settings) lives as long as the process:
-            # keep the garbage collector from scanning it again every few thousand records.
             gc.freeze()
 
     @cached_property
@@ -183,7 +207,7 @@ class TargetInfluxDB(TargetHooks):
                 continue
             sink.attach(self._stream_run(sink, bookmarks))
             self._sinks[alias] = sink
-            _ = self.pipeline.writer  # the destination, and its errors, at the first SCHEMA
+            self._open_destination()
             if previous is not None:
                 self.drain_one(previous)
         if len(maps) == 1 and type(maps[0]) is SameRecordTransform:
@@ -196,6 +220,11 @@ class TargetInfluxDB(TargetHooks):
                 and not sink.include_sdc_metadata_properties
             ):
                 self._direct[stream] = sink
+
+    def _open_destination(self) -> None:
+        """Choose the destination and open the writer (at the first SCHEMA: see
+        :meth:`_set_up`)."""
+        _ = self.pipeline.writer
 
     def _stream_run(self, sink: InfluxDBSink, bookmarks: list[str]) -> StreamRun:
         """The plan of a new sink's stream, and what else it needs from the run."""
@@ -221,20 +250,23 @@ class TargetInfluxDB(TargetHooks):
 
     @override
     def on_record(self, message: dict) -> None:
-        """Count the record, then hand it straight to its sink when the SDK's path would only
-        copy it (no stream map, flattening, validation or metadata), else to the SDK's path."""
-        self.pipeline.records_read += 1
+        """Number the record (its :class:`Arrival`, which its sinks read), then hand it
+        straight to its sink when the SDK's path would only copy it (no stream map, flattening,
+        validation or metadata), else to the SDK's path."""
+        self.arrivals.arrive(message.get("time_extracted"))
+        try:
+            self._hand_on(message)
+        finally:
+            self.arrivals.leave()
+
+    def _hand_on(self, message: dict) -> None:
         stream: Any = message.get("stream")
         sink = self._direct.get(stream)
         record = message.get("record")
         if sink is None or type(record) is not dict:
-            for stream_map in self.mapper.stream_maps.get(stream) or ():
-                mapped = self._sinks.get(stream_map.stream_alias)
-                if mapped is not None:
-                    mapped.time_extracted = message.get("time_extracted")
             super().on_record(message)
             return
-        if sink.add(record, message.get("time_extracted")):
+        if sink.add(record):
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%d'. Draining...",
                 sink.stream_name,
