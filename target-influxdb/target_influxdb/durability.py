@@ -24,7 +24,6 @@ emitted once no open batch starts at or before ``n``.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -33,8 +32,6 @@ from typing import Any, NamedTuple
 
 from target_influxdb.errors import StoppedError
 from target_influxdb.writers import Writer
-
-_LOG = logging.getLogger("target-influxdb")
 
 
 class Stop:
@@ -184,18 +181,21 @@ class Pipeline:
         if future is not None:
             future.result()
 
-    def close(self) -> None:
-        """Wait for the write in flight (logging a failure) and release the connection."""
+    def close(self) -> Exception | None:
+        """Wait for the write in flight and release the connection; return the write's failure
+        (for the run's last paragraph), if it failed."""
+        failure = None
         try:
             self.wait()
         except Exception as exc:
-            _LOG.error("%s", exc)
+            failure = exc
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        return failure
 
     def _acknowledge(self, batch: object) -> None:
         with self._lock:

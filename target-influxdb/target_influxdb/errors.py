@@ -1,7 +1,8 @@
 """Errors a user can act on, and the messages about the server and the end of a run.
 
 Every message says what is wrong and what to do, as one paragraph; the command line logs it as
-the run's one ERROR line and exits non-zero, with no traceback (:func:`paragraph`). Messages
+the run's one ERROR line, named by the program, and exits non-zero, with no traceback
+(:func:`ending`; README, "How a plugin ends a failed run"). Messages
 about the server (unreachable, rejected writes, unclear or missing destinations) and the
 run-ending paragraph are composed here. An error about one stream's schema or records is a
 :class:`StreamError` composed where it is found, in one ``raise`` that names the stream
@@ -81,6 +82,45 @@ class StoppedError(TargetInfluxDBError):
 
 #: What ends a run with a message instead of a traceback: ours, and the SDK's about the input.
 EXPECTED = (TargetInfluxDBError, SingerSDKError, SingerError)
+
+
+PIPE_CLOSED = (
+    "The program reading the target's output (Meltano, which keeps its STATE messages) closed "
+    "it, so the target stopped. Points already written stay; the next run repeats what "
+    "follows the last STATE that program read."
+)
+INTERRUPTED = "Interrupted before the run began: nothing was read or written."
+
+
+def ending(
+    program: str,
+    exc: BaseException,
+    line: int | None,
+    late: BaseException | None,
+    stopped: StoppedError | None,
+) -> tuple[str, int]:
+    """The last paragraph of a failed run and its exit status (README, "How a plugin ends a
+    failed run"): ``PROGRAM: error: MESSAGE`` and 1, or, when a signal stopped the run,
+    ``PROGRAM: MESSAGE`` and 128 + the signal. ``late`` is the failure of the write that was in
+    flight, ``stopped`` the stop request's error, each added to the one paragraph."""
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C before the signal handler was installed
+        return f"{program}: {INTERRUPTED}", 130
+    parts = [PIPE_CLOSED if isinstance(exc, BrokenPipeError) else paragraph(exc, line)]
+    if late is not None and late is not exc:
+        parts.append(f"The write in flight failed too: {paragraph(late, None)}")
+    if stopped is None:
+        return f"{program}: error: {' '.join(parts)}", 1
+    if stopped is not exc:
+        parts.append(str(stopped))
+    return f"{program}: {' '.join(parts)}", 128 + stopped.signum
+
+
+def invalid_settings(problems: list[str]) -> ConfigurationError:
+    """The error for a config that does not match the settings' schema (the SDK's findings)."""
+    return ConfigurationError(
+        f"The settings are not valid: {'; '.join(problems)}. Correct them "
+        "(`target-influxdb --about` lists every setting with its type)."
+    )
 
 
 def paragraph(exc: BaseException, line: int | None) -> str:

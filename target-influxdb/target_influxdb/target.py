@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import json
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from functools import cached_property
 from pathlib import PurePath
 from typing import Any, ClassVar
 
 import click
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import SingerCommand
@@ -82,7 +85,8 @@ class TargetInfluxDB(TargetHooks):
         1. The stop request exists before the SDK's set-up, which installs the SIGTERM/SIGINT
            handler (:meth:`on_signal`) that sets it; a signal that comes during the set-up
            stops the reader as soon as there is one.
-        2. The SDK's set-up (config validation, stream maps, the reader).
+        2. The SDK's set-up (config validation, stream maps, the reader); a config that does
+           not match the settings' schema is one paragraph (:func:`errors.invalid_settings`).
         3. Run by the command line (``_TargetCommand``), as the process's only run: the target
            becomes the click context's object, so that a failure ends through
            :meth:`end_failed_run`, and what start-up made (modules, classes, settings), which
@@ -94,7 +98,10 @@ class TargetInfluxDB(TargetHooks):
            and an input without streams never need them.
         """
         self.stop = Stop()
-        sdk_set_up()
+        try:
+            sdk_set_up()
+        except ConfigValidationError as exc:
+            raise errors.invalid_settings(exc.errors or [str(exc)]) from None
         self.settings = Settings.from_config(self.config)
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
         self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
@@ -159,20 +166,17 @@ class TargetInfluxDB(TargetHooks):
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    def end_failed_run(self, exc: BaseException) -> tuple[list[str], int]:
+    def end_failed_run(self, exc: BaseException) -> tuple[str, int]:
         """End a run that ``exc`` stopped: the write in flight finishes (and may emit its
-        STATE) and the connection closes. Return the paragraphs to log and the exit status:
-        1, or 128 + the signal when a signal stopped the run."""
-        self.pipeline.close()
+        STATE) and the connection closes. Return the run's last paragraph and exit status
+        (see "How a plugin ends a failed run" in the README)."""
+        late = self.pipeline.close()  # the write in flight's own failure, if any
         reader = self.message_reader
         line = reader.line_number or None if isinstance(reader, LineCountingReader) else None
-        paragraphs = [errors.paragraph(exc, line)]
-        if not self.stop.requested:
-            return paragraphs, 1
-        stopped = exc if isinstance(exc, StoppedError) else self.stop.error()
-        if stopped is not exc:
-            paragraphs.append(str(stopped))
-        return paragraphs, 128 + stopped.signum
+        stopped = None
+        if self.stop.requested:
+            stopped = exc if isinstance(exc, StoppedError) else self.stop.error()
+        return errors.ending(self.name, exc, line, late, stopped)
 
     @override
     def process_endofpipe(self) -> None:
@@ -333,21 +337,38 @@ class TargetInfluxDB(TargetHooks):
 
 
 class _TargetCommand(SingerCommand):
-    """The SDK's command, ending an expected failure as the one-paragraph ERROR lines of
-    :meth:`TargetInfluxDB.end_failed_run` (no traceback) and its exit status. The target the
-    SDK's ``Target.invoke`` makes registers itself as the command's context object
-    (docs/library-notes.md#sdk-command)."""
+    """The SDK's command, ending an expected failure as one paragraph and an exit status
+    (:func:`errors.ending`; see "How a plugin ends a failed run" in the README). The target
+    the SDK's ``Target.invoke`` makes registers itself as the command's context object
+    (docs/library-notes.md#sdk-command), so that the paragraph can name the input line and
+    the run's stop."""
+
+    @override
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command (click's parsing and option callbacks included)."""
+        with self._reported(None):
+            return super().main(*args, **kwargs)
 
     @override
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        """Run the target; inside click's ``main``, which would end a closed output pipe
+        silently and Ctrl-C as "Aborted!"."""
+        with self._reported(ctx):
             return super().invoke(ctx)
-        except EXPECTED as exc:
-            target = ctx.obj
+
+    @contextlib.contextmanager
+    def _reported(self, ctx: click.Context | None) -> Generator[None]:
+        try:
+            yield
+        except (*EXPECTED, BrokenPipeError, KeyboardInterrupt) as exc:
+            if isinstance(exc, BrokenPipeError):
+                # Python would meet the closed pipe again when it flushes stdout at exit.
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            target = ctx.obj if ctx is not None else None
             if isinstance(target, TargetInfluxDB):
-                paragraphs, status = target.end_failed_run(exc)
+                paragraph, status = target.end_failed_run(exc)
             else:  # the target could not be made
-                paragraphs, status = [errors.paragraph(exc, None)], 1
-            for paragraph in paragraphs:
-                self.logger.error("%s", paragraph)
+                paragraph, status = errors.ending(TargetInfluxDB.name, exc, None, None, None)
+            self.logger.error("%s", paragraph)
             sys.exit(status)
