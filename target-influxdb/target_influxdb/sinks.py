@@ -256,7 +256,14 @@ class InfluxDBSink(SinkHooks):
         if not batch.lines:
             self._pipeline.submit(batch, None)
             return
-        body = "\n".join(batch.lines).encode()
+        try:
+            body = "\n".join(batch.lines).encode()
+        except UnicodeEncodeError:  # a lone surrogate a stream map made (input has none)
+            raise StreamError(
+                f"Stream '{self.stream_name}': a value of this batch holds half of a UTF-16 "
+                "surrogate pair, which is not Unicode text and cannot be written: check the "
+                "stream maps' expressions."
+            ) from None
         points = len(batch.lines)
         collisions = (batch.collisions, *batch.example) if batch.example is not None else None
         batch.lines = []
