@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from singer_sdk.exceptions import SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerError
 
-from target_influxdb.settings import Connection, Destination, V1Destination, V2Destination
+from target_influxdb.settings import (
+    Connection,
+    Destination,
+    V1Destination,
+    V2Destination,
+    display_url,
+)
 
 
 class TargetInfluxDBError(Exception):
@@ -275,6 +282,37 @@ def rejected(
         f"{where} rejected a batch for {destination.describe()} with HTTP {status}: "
         f"{message}.{partial} The run stops without STATE for it, so the next run repeats it."
     )
+
+
+def not_a_write_endpoint(
+    connection: Connection,
+    destination: Destination,
+    status: int,
+    headers: Mapping[str, str],
+    text: str,
+) -> WriteError:
+    """The error for an answer that is neither 204 (stored) nor an InfluxDB refusal."""
+    answer = f"HTTP {status}"
+    location = headers.get("Location") or headers.get("location")
+    if location:
+        answer += f", a redirect to {display_url(location)}"
+    body = " ".join(text.split())
+    if body:
+        kind = headers.get("Content-Type") or headers.get("content-type") or "a body"
+        answer += f", {kind} starting {capped(body, 80)!r}"
+    return WriteError(
+        f"{connection.display_url} answered a write to {destination.describe()} with {answer}, "
+        "where every InfluxDB (and VictoriaMetrics) write endpoint answers 204 No Content: "
+        "the URL does not look like an InfluxDB write endpoint (a wrong `url`, a web server, or "
+        "a proxy's login page in front of InfluxDB). The batch is not counted as stored and no "
+        "STATE covers it. Correct the `url` setting: the InfluxDB server's own address (for "
+        "InfluxDB 2.x, 3.x and Cloud its root URL, not a page of its web UI)."
+    )
+
+
+def capped(text: str, limit: int = 200) -> str:
+    """``text`` cut to its first ``limit`` characters (an echoed value in a message)."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _not_found(where: str, destination: Destination, message: str) -> WriteError:

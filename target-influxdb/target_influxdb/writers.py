@@ -1,10 +1,13 @@
 """Synchronous, retried writes of line protocol: ``/write`` (v1) and ``/api/v2/write`` (v2).
 
 Both flavours use one retry policy, :class:`WriteRetry` (429 with or without ``Retry-After``,
-5xx, connection errors; bounded exponential backoff, as influxdb-client's ``WritesRetry``), and
-both raise :class:`WriteError` with a message a user can act on when a batch is finally not
-acknowledged. A stop request (a signal) ends the retries: the request on the wire finishes or
-times out, and no further attempt is made.
+5xx, connection errors; bounded exponential backoff, as influxdb-client's ``WritesRetry``; no
+redirect is followed), and both raise :class:`WriteError` with a message a user can act on when
+a batch is finally not acknowledged. A batch counts as stored only on ``204 No Content``, the
+documented answer of InfluxDB 1.x ``/write``, 2.x/3.x/Cloud ``/api/v2/write`` and
+VictoriaMetrics's line-protocol endpoints: any other answer (a web server's ``200`` page, a
+proxy's redirect to its login page) is not an InfluxDB write endpoint. A stop request (a signal)
+ends the retries: the request on the wire finishes or times out, and no further attempt is made.
 
 The target writes from one background thread at a time (see ``durability.py``); a writer is
 never used by two threads at once. influxdb-client is imported only by the v2 writer: importing
@@ -18,7 +21,7 @@ import random
 import threading
 import time
 from itertools import takewhile
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 import urllib3
@@ -29,6 +32,7 @@ from urllib3.util.retry import Retry
 from target_influxdb.errors import (
     WriteInterruptedError,
     connection_reason,
+    not_a_write_endpoint,
     rejected,
     unreachable,
 )
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
 _LOG = logging.getLogger("target-influxdb.writes")
+STORED = 204  # the one answer that means a batch was stored (see the module's docstring)
 
 
 class Writer(Protocol):
@@ -157,9 +162,11 @@ class WriteRetry(Retry):
 
 def retry_policy(connection: Connection, stop: threading.Event | None = None) -> WriteRetry:
     """The retry policy of both flavours (POST allowed; the last response is returned instead
-    of raising, so that its status and body reach the error message)."""
+    of raising, so that its status and body reach the error message; a redirect is returned,
+    not followed)."""
     return WriteRetry(
         total=connection.max_retries,
+        redirect=False,
         retry_interval=connection.retry_interval,
         max_retry_time=connection.max_retry_time,
         stop=stop,
@@ -197,7 +204,7 @@ class V1Writer:
             self._params["rp"] = destination.retention_policy
 
     def write(self, body: bytes, points: int | None = None) -> None:
-        """POST one batch; raise WriteError unless the server answers 2xx."""
+        """POST one batch; raise WriteError unless the server answers 204."""
         try:
             response = self._session.post(
                 self._url,
@@ -205,13 +212,18 @@ class V1Writer:
                 data=body,
                 timeout=self.connection.timeout,
                 headers={"Content-Type": "text/plain; charset=utf-8"},
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise unreachable(self.connection, exc) from None
-        if response.status_code >= 300:
-            raise rejected(
-                self.connection, self.destination, response.status_code, response.text, points
+        status = response.status_code
+        if status == STORED:
+            return
+        if status < 400:
+            raise not_a_write_endpoint(
+                self.connection, self.destination, status, response.headers, response.text
             )
+        raise rejected(self.connection, self.destination, status, response.text, points)
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -219,7 +231,8 @@ class V1Writer:
 
 
 class V2Writer:
-    """influxdb-client's synchronous write API (``/api/v2/write``) with :class:`WriteRetry`."""
+    """``/api/v2/write`` through influxdb-client's ``WriteService`` (its write API's own call,
+    which also gives the answer's status) with :class:`WriteRetry`."""
 
     def __init__(
         self,
@@ -229,8 +242,7 @@ class V2Writer:
         stop: threading.Event | None = None,
     ) -> None:
         # Imported here: the package costs about a second to import, and only v2 writes use it.
-        from influxdb_client import InfluxDBClient
-        from influxdb_client.client.write_api import SYNCHRONOUS
+        from influxdb_client import InfluxDBClient, WriteService
 
         self.connection = connection
         self.destination = destination
@@ -243,26 +255,36 @@ class V2Writer:
             verify_ssl=connection.verify_ssl,
             retries=retry_policy(connection, stop),
         )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._service = WriteService(self._client.api_client)
 
     def write(self, body: bytes, points: int | None = None) -> None:
-        """Write one batch; raise WriteError unless the server answers 2xx (422 included)."""
+        """Write one batch; raise WriteError unless the server answers 204 (not on a 422)."""
         from influxdb_client.rest import ApiException  # (loaded by __init__ already)
 
         try:
-            self._write_api.write(
-                bucket=self.destination.bucket,
+            response, status, headers = self._service.post_write_with_http_info(
                 org=self.destination.org or "",
-                record=body,
-                write_precision=cast("Any", self.precision),
+                bucket=self.destination.bucket,
+                body=body,
+                precision=self.precision,
+                content_type="text/plain; charset=utf-8",
+                _preload_content=False,
             )
         except ApiException as exc:
-            body = exc.body or b""
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+            answer = exc.body or b""
+            text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
             status = int(exc.status or 0)
+            if 300 <= status < 400:
+                raise not_a_write_endpoint(
+                    self.connection, self.destination, status, exc.headers or {}, text
+                ) from None
             raise rejected(self.connection, self.destination, status, text, points) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise unreachable(self.connection, exc) from None
+        text = response.data.decode("utf-8", "replace")
+        response.release_conn()
+        if status != STORED:
+            raise not_a_write_endpoint(self.connection, self.destination, status, headers, text)
 
     def close(self) -> None:
         """Close the client's connection pool."""
