@@ -220,6 +220,11 @@ _TYPE_CONFLICT = re.compile(
 )
 
 
+_TAG_LIMIT = re.compile(
+    r'max-values-per-tag limit exceeded \((?P<limit>[^)]*)\): .*?tag="(?P<tag>.*?)"'
+)
+
+
 def rejected(
     connection: Connection,
     destination: Destination,
@@ -228,9 +233,16 @@ def rejected(
     points: int | None = None,
 ) -> WriteError:
     """The error for a batch the server answered with a non-2xx status (after retries)."""
-    message = server_message(text)
+    full = server_message(text)
+    message = capped(full)  # a point the server echoes may be long: 200 characters shown
     where = f"InfluxDB at {connection.display_url}"
-    conflict = _TYPE_CONFLICT.search(message)
+    limit = _server_limit(full, destination)
+    if limit is not None:
+        return WriteError(
+            f"{where} refused points of a batch for {destination.describe()} (HTTP {status}: "
+            f"{message}), and will refuse them on every run: {limit} No STATE covers the batch."
+        )
+    conflict = _TYPE_CONFLICT.search(full)
     if conflict:
         return WriteError(
             f"Field type conflict in measurement '{conflict['measurement']}': field "
@@ -313,6 +325,59 @@ def not_a_write_endpoint(
 def capped(text: str, limit: int = 200) -> str:
     """``text`` cut to its first ``limit`` characters (an echoed value in a message)."""
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _server_limit(message: str, destination: Destination) -> str | None:
+    """What to change for a refusal that repeats on every run, or None."""
+    v1 = isinstance(destination, V1Destination)
+    if "points beyond retention policy" in message:
+        if v1:
+            policy = (
+                f'"{destination.retention_policy}"' if destination.retention_policy else ("DEFAULT")
+            )
+            change = (
+                f"lengthen the retention policy (ALTER RETENTION POLICY {policy} ON "
+                f'"{destination.database}" DURATION …), or write to a longer one '
+                "(`retention_policy`)"
+            )
+        else:
+            change = "lengthen the bucket's retention period (`influx bucket update --retention`)"
+        return (
+            "their times are older than what the retention policy keeps. To keep them, "
+            f"{change}; to leave them out, start the tap later (its `start_date`)."
+        )
+    tag_limit = _TAG_LIMIT.search(message)
+    if tag_limit or "max-values-per-tag limit exceeded" in message:
+        tag = f"tag '{tag_limit['tag']}'" if tag_limit else "a tag"
+        return (
+            f"{tag} has as many values as the server's `max-values-per-tag` allows. Raise that "
+            "limit in the [data] section of the InfluxDB configuration (0: no limit) and restart "
+            "InfluxDB, or write the property as a field instead: leave it out of `tag_keys` "
+            "for the stream."
+        )
+    if "max-series-per-database limit exceeded" in message:
+        return (
+            "the database has as many series as the server's `max-series-per-database` allows. "
+            "Raise that limit in the [data] section of the InfluxDB configuration (0: no limit) "
+            "and restart InfluxDB, or write fewer series: fewer tags (`tag_keys`)."
+        )
+    if "max key length exceeded" in message:
+        return (
+            "a series key (measurement and tags) with a field key is longer than 65,535 bytes. "
+            "Leave the longest property out of `tag_keys` for the stream (it becomes a field), "
+            "or shorten it with a stream map."
+        )
+    if "time outside range" in message:
+        return (
+            "a point's time is outside what InfluxDB can store. Fix the tap's output, or set "
+            "`timestamp_key` for the stream to a property that holds the point time."
+        )
+    if "invalid field name" in message or "invalid tag key" in message:
+        return (
+            "a field or tag has a name InfluxDB reserves (such as `time`). Rename the property "
+            "with a stream map (`stream_maps`)."
+        )
+    return None
 
 
 def _not_found(where: str, destination: Destination, message: str) -> WriteError:

@@ -27,7 +27,7 @@ from typing_extensions import override
 
 from target_influxdb.compat import SinkHooks
 from target_influxdb.errors import StreamError, WriteError
-from target_influxdb.mapping import LineBuilder, StreamPlan, epoch
+from target_influxdb.mapping import LineBuilder, StreamPlan, epoch, shown
 
 if TYPE_CHECKING:
     import logging
@@ -238,11 +238,13 @@ class InfluxDBSink(SinkHooks):
             moment = datetime.datetime.fromisoformat(extracted) if extracted else run.started_at
         except ValueError:
             raise StreamError(
-                f"Stream '{self.stream_name}': the RECORD message's time_extracted {extracted!r} "
+                f"Stream '{self.stream_name}': the RECORD message's time_extracted "
+                f"{shown(extracted)} "
                 "is not an ISO 8601 date-time, and the stream has no time property to use instead "
                 "(see `timestamp_key`)."
             ) from None
-        self._last_extracted = (extracted, epoch(moment, run.precision))
+        point_time = self.builder.check_time(epoch(moment, run.precision), extracted, None)
+        self._last_extracted = (extracted, point_time)
         return self._last_extracted[1]
 
     @override

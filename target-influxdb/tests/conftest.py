@@ -112,6 +112,36 @@ def v2_config(empty_victoria_metrics: Any) -> dict[str, Any]:
     }
 
 
+@dataclass
+class WritePath:
+    """One of the two write paths, for tests that run on both: its settings, and what its
+    server stores of a measurement (InfluxDB 1.x: points; VictoriaMetrics: samples)."""
+
+    name: str
+    config: dict[str, Any]
+    stored: Callable[[str], Any]
+
+
+@pytest.fixture(params=["v1", "v2"])
+def write_path(
+    request: pytest.FixtureRequest,
+    v1_config: dict[str, Any],
+    v2_config: dict[str, Any],
+    influxdb1: Any,
+    empty_victoria_metrics: Any,
+) -> WritePath:
+    """InfluxDB 1.x through /write, then VictoriaMetrics through /api/v2/write."""
+    if request.param == "v1":
+        return WritePath(
+            "v1", v1_config, lambda name: influxdb1.points(v1_config["database"], name)
+        )
+    return WritePath(
+        "v2",
+        v2_config,
+        lambda name: empty_victoria_metrics.samples(f'{{__name__=~"{name}_.*"}}'),
+    )
+
+
 class FaultProxy:
     """An HTTP proxy in front of a real server that answers planned faults first.
 

@@ -35,14 +35,6 @@ def line(message: dict) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
-@pytest.fixture(params=["v1", "v2"])
-def flavour(request, v1_config, v2_config, influxdb1, empty_victoria_metrics):
-    """(settings, what the server stores of stream `meter`)."""
-    if request.param == "v1":
-        return v1_config, lambda: influxdb1.points(v1_config["database"], "meter")
-    return v2_config, lambda: empty_victoria_metrics.samples('{__name__=~"meter_.*"}')
-
-
 def run_bytes(config: dict, data: bytes, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config), encoding="utf-8")
@@ -72,17 +64,16 @@ def one_paragraph(stderr: bytes) -> str:
     ids=["not-utf8", "lone-surrogate"],
 )
 def test_an_undecodable_line_is_one_paragraph_with_its_number_and_nothing_is_stored(
-    flavour, tmp_path, bad, expected
+    write_path, tmp_path, bad, expected
 ):
     """Not at the write, where the surrogate used to fail without a line number."""
-    config, stored = flavour
     data = line(SCHEMA) + line(record(1)) + line(record(2)).replace(b'"ok"', bad) + line(BEFORE)
-    result = run_bytes(config, data, tmp_path)
+    result = run_bytes(write_path.config, data, tmp_path)
 
     assert result.returncode == 1
     assert expected in one_paragraph(result.stderr)
     assert result.stdout == b""
-    assert not stored()  # the batch with record 1 was not written either
+    assert not write_path.stored("meter")  # the batch with record 1 was not written either
 
 
 def test_a_surrogate_pair_is_text_and_is_stored(v1_config, influxdb1, tmp_path):
@@ -150,13 +141,12 @@ def batch_message(*paths: Path) -> dict:
     ids=["dotenv", "json-string", "surrogate", "not-utf8"],
 )
 def test_a_batch_file_that_holds_no_record_is_named_by_file_and_position_never_by_content(
-    flavour, tmp_path, content, expected
+    write_path, tmp_path, content, expected
 ):
-    config, stored = flavour
     named = tmp_path / ".env"
     named.write_bytes(content)
     data = line(SCHEMA) + line(BEFORE) + line(batch_message(named))
-    result = run_bytes(config, data, tmp_path)
+    result = run_bytes(write_path.config, data, tmp_path)
 
     assert result.returncode == 1
     message = one_paragraph(result.stderr)
@@ -165,4 +155,4 @@ def test_a_batch_file_that_holds_no_record_is_named_by_file_and_position_never_b
     assert named.as_uri() in message
     assert SECRET not in result.stderr.decode()
     assert [json.loads(text) for text in result.stdout.splitlines()] == [BEFORE["value"]]
-    assert not stored()
+    assert not write_path.stored("meter")
