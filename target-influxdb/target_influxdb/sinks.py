@@ -46,6 +46,9 @@ class StreamReport:
     updates: int = 0
     collision_warned: bool = False
     time_fallback_announced: bool = False
+    #: The plan the stream's first records were taken with: a new SCHEMA must keep its points'
+    #: tags and time (see TargetInfluxDB.on_schema).
+    taken_with: StreamPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,8 @@ class InfluxDBSink(SinkHooks):
         if batch is None:
             batch = self._batch = _Batch()
             self._pipeline.open_batch(batch)
+            if self.report.taken_with is None:
+                self.report.taken_with = self.builder.plan
         batch.records += 1
         builder = self.builder
         fields = builder.fields(record)

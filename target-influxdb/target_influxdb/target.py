@@ -243,12 +243,31 @@ class TargetInfluxDB(TargetHooks):
             timestamp_key=settings.timestamp_key,
             write_metadata=settings.write_metadata,
         )
+        report = self._reports.setdefault(sink.stream_name, StreamReport())
+        # A stream's points keep their tags and time for the run
+        # (docs/design.md#target-influxdb-settings-and-mapping).
+        taken = report.taken_with
+        if taken is not None and (taken.tags, taken.time_property) != (
+            plan.tags,
+            plan.time_property,
+        ):
+            raise StreamError(
+                f"Stream '{plan.stream}': a new SCHEMA message changes its points after records "
+                f"were taken the old way (tags {list(taken.tags)} → {list(plan.tags)}, time "
+                f"from {taken.time_property!r} → {plan.time_property!r}; key properties "
+                f"{list(taken.key_properties)} → {list(plan.key_properties)}). InfluxDB would "
+                "keep one record in two series (a tag, then a field of the same name), doubling "
+                "every sum, so the run stops before the new schema's records and no STATE "
+                "covers them. Keep the stream's key properties unchanged in the tap, or fix its "
+                "tags with `tag_keys` (and its time with `timestamp_key`) for this stream, so "
+                "that key properties no longer decide them."
+            )
         return StreamRun(
             plan=plan,
             precision=settings.precision,
             batch_size=settings.batch_size_rows,
             pipeline=self.pipeline,
-            report=self._reports.setdefault(sink.stream_name, StreamReport()),
+            report=report,
             started_at=self.started_at,
         )
 

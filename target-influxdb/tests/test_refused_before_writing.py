@@ -170,3 +170,40 @@ def test_a_server_limit_that_refuses_points_names_the_limit_and_the_tag(run_cli,
     assert "max-values-per-tag limit exceeded" in error
     assert "tag 'site' has as many values as the server's `max-values-per-tag` allows" in error
     assert "leave it out of `tag_keys` for the stream" in error
+
+
+def test_a_schema_that_changes_the_tags_after_records_were_taken_is_refused(run_cli, write_path):
+    """Key properties [id, when] make `id` a tag; a new SCHEMA without `id` would write the
+    same records as a field `id` in another series."""
+    properties = {"id": {"type": "string"}, "when": WHEN, "v": {"type": "number"}}
+    first = messages(
+        properties, ["id", "when"], {"id": "a", "when": "2025-10-26T00:00:00Z", "v": 1}
+    )
+    second = messages(properties, ["when"], {"id": "a", "when": "2025-10-26T01:00:00Z", "v": 2})
+    result = run_cli(write_path.config, [*first, *second])
+
+    error = the_error(result)
+    assert "Input line 4: Stream 's': a new SCHEMA message changes its points after records" in (
+        error
+    )
+    assert "(tags ['id'] → [], time from 'when' → 'when'; key properties ['id', 'when'] → " in (
+        error
+    )
+    assert "fix its tags with `tag_keys`" in error
+    assert not write_path.stored("s")
+
+
+def test_with_tag_keys_set_a_change_of_key_properties_keeps_one_series(run_cli, write_path):
+    properties = {"id": {"type": "string"}, "when": WHEN, "v": {"type": "number"}}
+    first = messages(
+        properties, ["id", "when"], {"id": "a", "when": "2025-10-26T00:00:00Z", "v": 1}
+    )
+    second = messages(properties, ["when"], {"id": "a", "when": "2025-10-26T01:00:00Z", "v": 2})
+    result = run_cli({**write_path.config, "tag_keys": {"s": ["id"]}}, [*first, *second])
+
+    assert result.returncode == 0, result.stderr
+    stored = write_path.stored("s")
+    if write_path.name == "v1":
+        assert [(p["id"], p["v"]) for p in stored] == [("a", 1.0), ("a", 2.0)]
+    else:
+        assert list(stored) == [("s_v", "id=a")]
