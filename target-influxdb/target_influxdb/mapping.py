@@ -100,6 +100,10 @@ class Kind(str, enum.Enum):
     UNTYPED = "string (untyped)"
 
 
+#: Kinds written as string fields (which VictoriaMetrics, keeping numbers only, cannot store).
+TEXT_KINDS = frozenset({Kind.STRING, Kind.JSON, Kind.UNTYPED})
+
+
 class _Mismatch(Exception):
     """A value does not fit its property's declared type (turned into a StreamError)."""
 

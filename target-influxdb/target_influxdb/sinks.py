@@ -46,6 +46,7 @@ class StreamReport:
     updates: int = 0
     collision_warned: bool = False
     time_fallback_announced: bool = False
+    victoria_metrics_warned: bool = False
     #: The plan the stream's first records were taken with: a new SCHEMA must keep its points'
     #: tags and time (see TargetInfluxDB.on_schema).
     taken_with: StreamPlan | None = None

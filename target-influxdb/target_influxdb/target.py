@@ -27,11 +27,11 @@ from target_influxdb.batch_files import batch_records
 from target_influxdb.compat import TargetHooks
 from target_influxdb.durability import Pipeline, Stop
 from target_influxdb.errors import EXPECTED, StoppedError, StreamError
-from target_influxdb.mapping import plan_stream
+from target_influxdb.mapping import TEXT_KINDS, plan_stream
 from target_influxdb.reader import LineCountingReader
 from target_influxdb.settings import SCHEMA, Destination, Settings, V1Destination, V2Destination
 from target_influxdb.sinks import InfluxDBSink, StreamReport, StreamRun, report_streams
-from target_influxdb.writers import Writer, open_writer, server_version
+from target_influxdb.writers import Server, Writer, open_writer, ping
 
 
 class TargetInfluxDB(TargetHooks):
@@ -144,8 +144,16 @@ class TargetInfluxDB(TargetHooks):
         )
         return chosen
 
+    @cached_property
+    def server(self) -> Server:
+        """What the server's /ping says, asked once (a server it cannot reach is reported by
+        the first write, after its retries)."""
+        return ping(self.settings.connection)
+
     def _ask_server(self, v1: V1Destination, v2: V2Destination) -> tuple[Destination, str]:
-        version = server_version(self.settings.connection)
+        if self.server.unreachable is not None:
+            raise self.server.unreachable
+        version = self.server.version
         major = (version or "").strip().lstrip("vV")[:1]
         if major == "1":
             return v1, f"both flavours' settings are set and the server is InfluxDB {version}"
@@ -209,9 +217,9 @@ class TargetInfluxDB(TargetHooks):
             previous = self._sinks.get(alias)
             if not isinstance(sink, InfluxDBSink) or sink is previous:
                 continue
+            self._open_destination()
             sink.attach(self._stream_run(sink, bookmarks))
             self._sinks[alias] = sink
-            self._open_destination()
             if previous is not None:
                 self.drain_one(previous)
         if len(maps) == 1 and type(maps[0]) is SameRecordTransform:
@@ -229,6 +237,7 @@ class TargetInfluxDB(TargetHooks):
         """Choose the destination and open the writer (at the first SCHEMA: see
         :meth:`_set_up`)."""
         _ = self.pipeline.writer
+        _ = self.server
 
     def _stream_run(self, sink: InfluxDBSink, bookmarks: list[str]) -> StreamRun:
         """The plan of a new sink's stream, and what else it needs from the run."""
@@ -261,6 +270,19 @@ class TargetInfluxDB(TargetHooks):
                 "covers them. Keep the stream's key properties unchanged in the tap, or fix its "
                 "tags with `tag_keys` (and its time with `timestamp_key`) for this stream, so "
                 "that key properties no longer decide them."
+            )
+        strings = [spec.prop for spec in plan.fields if spec.kind in TEXT_KINDS]
+        if strings and self.server.victoria_metrics and not report.victoria_metrics_warned:
+            report.victoria_metrics_warned = True
+            self.logger.warning(
+                "Stream '%s': the server is VictoriaMetrics, which stores numbers only: the "
+                "string fields %s are not stored as text (VictoriaMetrics 1.79 stores 0). Make "
+                "them tags (`tag_keys` for this stream; VictoriaMetrics keeps tags as labels), or "
+                'leave them out with a stream map (`stream_maps`: {"%s": {"%s": null}}).',
+                plan.stream,
+                strings,
+                plan.stream,
+                strings[0],
             )
         return StreamRun(
             plan=plan,

@@ -20,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from dataclasses import dataclass
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +31,7 @@ from typing_extensions import Self, override
 from urllib3.util.retry import Retry
 
 from target_influxdb.errors import (
+    WriteError,
     WriteInterruptedError,
     connection_reason,
     not_a_write_endpoint,
@@ -303,8 +305,18 @@ def open_writer(
     return V2Writer(connection, destination, precision, stop)
 
 
-def server_version(connection: Connection) -> str | None:
-    """The ``X-Influxdb-Version`` header of ``/ping`` (None when the server does not send one)."""
+@dataclass(frozen=True)
+class Server:
+    """What the server's ``/ping`` says of it."""
+
+    version: str | None  # its X-Influxdb-Version header (InfluxDB sends one)
+    #: VictoriaMetrics sends X-Server-Hostname on every answer and no X-Influxdb-Version.
+    victoria_metrics: bool
+    unreachable: WriteError | None = None  # why /ping got no answer
+
+
+def ping(connection: Connection) -> Server:
+    """Ask the server's ``/ping`` what it is."""
     try:
         response = requests.get(
             connection.endpoint("/ping"),
@@ -312,5 +324,8 @@ def server_version(connection: Connection) -> str | None:
             verify=connection.verify_ssl,
         )
     except requests.RequestException as exc:
-        raise unreachable(connection, exc, retried=False) from None
-    return response.headers.get("X-Influxdb-Version")
+        return Server(
+            None, victoria_metrics=False, unreachable=unreachable(connection, exc, retried=False)
+        )
+    version = response.headers.get("X-Influxdb-Version")
+    return Server(version, version is None and "X-Server-Hostname" in response.headers)
