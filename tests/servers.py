@@ -261,11 +261,12 @@ class _ServerProcess:
 
 
 class InfluxDB1(_ServerProcess):
-    """InfluxDB 1.x (``influxd``) with HTTP on a free port, no auth, no telemetry."""
+    """InfluxDB 1.x (``influxd``) with HTTP on a free port, no telemetry, and no auth unless
+    ``auth`` (then the first user to create is an admin: see :meth:`create_user`)."""
 
     name = "InfluxDB 1.x"
 
-    def __init__(self, binary: Binary, workdir: Path) -> None:
+    def __init__(self, binary: Binary, workdir: Path, *, auth: bool = False) -> None:
         super().__init__(binary, workdir)
         self.rpc_port = free_port()
         config = f"""
@@ -283,6 +284,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [http]
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 [logging]
   level = "warn"
 """
@@ -305,6 +307,20 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         if "error" in result:
             raise RuntimeError(f"InfluxQL error for {q!r}: {result['error']}")
         return result.get("series", [])
+
+    def create_user(
+        self, name: str, password: str, *, admin: bool = False, grants: dict[str, str] | None = None
+    ) -> None:
+        """A user, with ALL PRIVILEGES (``admin``; the server's session then logs in as it) or
+        the ``grants`` given (database → READ, WRITE or ALL)."""
+        self.query(
+            f"CREATE USER \"{name}\" WITH PASSWORD '{password}'"
+            + (" WITH ALL PRIVILEGES" if admin else "")
+        )
+        if admin:
+            self.session.auth = (name, password)
+        for database, privilege in (grants or {}).items():
+            self.query(f'GRANT {privilege} ON "{database}" TO "{name}"')
 
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"')

@@ -30,20 +30,12 @@ SECRETS = (PASSWORD, TOKEN, URL_PASSWORD)
 @pytest.fixture(scope="module")
 def secured_influxdb1(tmp_path_factory):
     """An InfluxDB 1.x with authentication: admin `admin`, `writer` (WRITE), `reader` (READ)."""
-    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"))
-    conf = server.workdir / "influxdb.conf"
-    conf.write_text(
-        conf.read_text().replace(
-            "log-enabled = false", "log-enabled = false\n  auth-enabled = true"
-        )
-    )
+    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"), auth=True)
     server.start()
-    server.query(f"CREATE USER admin WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES")
-    server.session.auth = ("admin", PASSWORD)
+    server.create_user("admin", PASSWORD, admin=True)
     server.create_database("secured")
-    for user, privilege in (("writer", "WRITE"), ("reader", "READ")):
-        server.query(f"CREATE USER {user} WITH PASSWORD '{PASSWORD}'")
-        server.query(f'GRANT {privilege} ON "secured" TO {user}')
+    server.create_user("writer", PASSWORD, grants={"secured": "WRITE"})
+    server.create_user("reader", PASSWORD, grants={"secured": "READ"})
     yield server
     server.stop()
 
