@@ -18,9 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +395,20 @@ class VictoriaMetrics(_ServerProcess):
             data={"match[]": '{__name__=~".+"}'},
             timeout=30,
         ).raise_for_status()
+
+
+class LocalServer:
+    """``handler`` served from a thread on a free loopback port: the tests' small stand-ins
+    (a fault proxy in front of a real server, a web server that is not InfluxDB)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def influxdb1_binary() -> Binary:

@@ -7,11 +7,12 @@ page or a redirect to a login page that answers 200 (to GET and POST alike)."""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.servers import LocalServer
 
 NGINX = "<html><head><title>Welcome to nginx!</title></head><body>Welcome</body></html>"
 LOGIN = "<html><body><form action='/login'>Log in</form></body></html>"
@@ -59,13 +60,11 @@ class NotInfluxDB:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        Thread(target=self.server.serve_forever, daemon=True).start()
+        self.local = LocalServer(Handler)
+        self.url = self.local.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 DESTINATIONS = {
