@@ -344,3 +344,32 @@ def test_the_read_only_user_cannot_write_and_the_write_only_user_cannot_read(sec
     read = query_as(secured, "wattivahti", 'SELECT * FROM "electricity_consumption" LIMIT 1')
     assert read.status_code == 403
     assert "not authorized" in read.json()["error"]
+
+
+def test_the_write_only_user_deletes_the_points_of_withdrawn_values(secured):
+    """InfluxQL's DELETE needs WRITE only: the target's user removes a value WattiVahti withdrew."""
+    when = local_midnight_utc(FALL_DAY) + timedelta(hours=5)
+    record = {
+        "metering_point": SEED_METERING_POINT,
+        "timestamp": when.isoformat(),
+        "_sdc_deleted_at": "2025-10-28T06:00:00+00:00",
+    }
+    properties = {"metering_point": {}, "timestamp": {"format": "date-time"}}  # no _sdc_ column
+    schema = {"type": "SCHEMA", "stream": "consumption", "schema": {"properties": properties}}
+    schema["key_properties"] = ["metering_point", "timestamp"]
+    singer = "".join(
+        json.dumps(message) + "\n"
+        for message in (schema, {"type": "RECORD", "stream": "consumption", "record": record})
+    )
+    config = {
+        "url": secured.url,
+        "database": "electricity",
+        "username": "wattivahti",
+        "password": PASSWORD,
+        "measurements": project_plugin("target-influxdb")["config"]["measurements"],
+    }
+    at = f'SELECT * FROM "electricity_consumption" WHERE time = {int(when.timestamp())}s'
+    assert len(secured.query(at, "electricity")) == 1
+    with redirect_stdout(io.StringIO()):
+        TargetInfluxDB(config=config, parse_env_config=False).listen(io.StringIO(singer))
+    assert secured.query(at, "electricity") == []

@@ -63,11 +63,13 @@ class Stop:
 
 
 class Arrival(NamedTuple):
-    """A record as it arrived: its number in the input and its RECORD message's
-    ``time_extracted`` (None for a BATCH file's record)."""
+    """A record as it arrived: its number in the input, its RECORD message's ``time_extracted``
+    (None for a BATCH file's record), and whether it says its point is gone (a non-null
+    ``_sdc_deleted_at``, read before the SDK's path drops ``_sdc_*`` properties)."""
 
     number: int
     time_extracted: str | None
+    deleted: bool = False
 
 
 class Arrivals:
@@ -85,10 +87,10 @@ class Arrivals:
         self.count = 0  # records arrived so far
         self._current: Arrival | None = None  # the record being handed to its sinks
 
-    def arrive(self, time_extracted: str | None) -> Arrival:
+    def arrive(self, time_extracted: str | None, deleted: bool = False) -> Arrival:
         """Number the next record (it is being handed to its sinks until :meth:`leave`)."""
         self.count += 1
-        arrival = self._current = Arrival(self.count, time_extracted)
+        arrival = self._current = Arrival(self.count, time_extracted, deleted)
         return arrival
 
     def leave(self) -> None:

@@ -296,6 +296,37 @@ def rejected(
     )
 
 
+def refused_delete(
+    connection: Connection, destination: Destination, status: int, message: str, points: int
+) -> WriteError:
+    """The error for points the server would not delete (records marked deleted)."""
+    who = (
+        f'the user needs WRITE permission on the database (GRANT WRITE ON "{destination.database}"'
+        " TO <user>), which InfluxQL's DELETE requires"
+        if isinstance(destination, V1Destination)
+        else "the token needs write permission on the bucket, which /api/v2/delete requires"
+    )
+    if status in (401, 403):
+        cause = (
+            f"Check `username`/`password`: {who}."
+            if isinstance(destination, V1Destination)
+            else f"Check `token`: {who}."
+        )
+    elif status in (404, 405, 501):
+        cause = (
+            "The server seems to have no delete API (InfluxDB 3.x and Cloud Serverless cannot "
+            "delete points): load into InfluxDB 1.x or 2.x, or leave the deleted records out "
+            "with a stream map filter."
+        )
+    else:
+        cause = "Nothing after the last STATE message was confirmed, so the next run repeats it."
+    return WriteError(
+        f"InfluxDB at {connection.display_url} refused to delete {points} points of "
+        f"{destination.describe()} (HTTP {status}: {capped(message)}), which records marked "
+        f"deleted (`_sdc_deleted_at`) name. {cause}"
+    )
+
+
 def not_a_write_endpoint(
     connection: Connection,
     destination: Destination,

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from singer_sdk.singerlib.json import serialize_json
 
@@ -43,6 +43,9 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64 = (-(2**63), 2**63 - 1)
 _SERIES_CACHE_SIZE = 10_000
 SDC_PREFIX = "_sdc_"
+#: The SDK's record metadata for a record that is gone: non-null, the record deletes its point
+#: (docs/design.md#deleted-records).
+DELETED_AT = "_sdc_deleted_at"
 
 #: Tag and field keys InfluxDB keeps for itself: 1.x drops a field named ``time`` (and refuses
 #: the point when it is its only field) and refuses such a tag; 2.x and 3.x use ``_field`` and
@@ -51,10 +54,10 @@ SDC_PREFIX = "_sdc_"
 RESERVED = frozenset({"time", "_field", "_measurement"})
 #: InfluxDB's time range (int64 nanoseconds, both ends less one or two), in each precision.
 TIME_RANGE = ("1677-09-21T00:12:43.145224194Z", "2262-04-11T23:47:16.854775806Z")
-_NANOSECONDS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+NANOSECONDS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}  # in one unit of each precision
 _TIME_BOUNDS = {
     precision: (-(-(-(2**63) + 2) // unit), (2**63 - 2) // unit)
-    for precision, unit in _NANOSECONDS.items()
+    for precision, unit in NANOSECONDS.items()
 }
 #: InfluxDB's longest series key plus field key (1.x and 2.x: the series key, ``#!~#`` and the
 #: field key, in bytes).
@@ -289,6 +292,16 @@ def epoch(moment: datetime.datetime, precision: str) -> int:
     return int(micros / _MICROSECONDS_PER_UNIT[precision])  # toward zero, as the client does
 
 
+class DeletedPoint(NamedTuple):
+    """A point to delete: its measurement, every tag of the stream's plan with its text (empty
+    when the record has none, as the written point leaves it out), and its time in
+    ``precision`` units."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    time: int
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One property written as a field."""
@@ -500,6 +513,14 @@ class LineBuilder:
             f"longer than the {MAX_KEY_BYTES:,} bytes InfluxDB allows, so the record is refused "
             f"before anything of its batch is written. {remedy}"
         )
+
+    def deleted_point(self, record: Mapping[str, Any], time: int) -> DeletedPoint:
+        """The point ``record`` names (after :meth:`series` checked its tags), to delete."""
+        tags = []
+        for tag in self._tag_names:
+            value = record.get(tag)
+            tags.append((tag, "" if value is None else tag_text(value)))
+        return DeletedPoint(self.plan.measurement, tuple(tags), time)
 
     def fields(self, record: Mapping[str, Any]) -> str:
         """The record's field set, escaped and sorted by key; empty when it has no fields."""

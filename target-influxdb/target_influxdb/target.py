@@ -27,7 +27,7 @@ from target_influxdb.batch_files import batch_records
 from target_influxdb.compat import TargetHooks
 from target_influxdb.durability import Pipeline, Stop
 from target_influxdb.errors import EXPECTED, StoppedError, StreamError
-from target_influxdb.mapping import TEXT_KINDS, plan_stream
+from target_influxdb.mapping import DELETED_AT, TEXT_KINDS, plan_stream
 from target_influxdb.reader import LineCountingReader
 from target_influxdb.settings import SCHEMA, Destination, Settings, V1Destination, V2Destination
 from target_influxdb.sinks import InfluxDBSink, StreamReport, StreamRun, report_streams
@@ -291,6 +291,7 @@ class TargetInfluxDB(TargetHooks):
             pipeline=self.pipeline,
             report=report,
             started_at=self.started_at,
+            deletes=not self.server.victoria_metrics,
         )
 
     @override
@@ -298,7 +299,9 @@ class TargetInfluxDB(TargetHooks):
         """Number the record (its :class:`Arrival`, which its sinks read), then hand it
         straight to its sink when the SDK's path would only copy it (no stream map, flattening,
         validation or metadata), else to the SDK's path."""
-        self.arrivals.arrive(message.get("time_extracted"))
+        record = message.get("record")
+        deleted = type(record) is dict and record.get(DELETED_AT) is not None
+        self.arrivals.arrive(message.get("time_extracted"), deleted)
         try:
             self._hand_on(message)
         finally:
