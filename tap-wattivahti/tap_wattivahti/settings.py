@@ -9,12 +9,18 @@ null or to an empty text (an empty environment variable) counts as unset: it get
 :class:`Settings` is the validated tap config; :class:`TokenSettings` is its part that
 ``wattivahti-login`` needs too, read by :func:`login_settings` through the tap's own layering of
 config files and environment variables without loading the streams.
+
+:func:`config_warnings` says what in a config is likely a mistake the tap would otherwise pass
+over in silence: a setting name it does not know, a secret in a file others can read.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
+import stat
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,10 +33,11 @@ from singer_sdk import typing as th
 from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY
+from tap_wattivahti.terms import Terms, parse_terms
 from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 #: Prefix of the environment variables the SDK reads settings from (``--config ENV``).
 ENV_PREFIX = "TAP_WATTIVAHTI_"
@@ -41,6 +48,28 @@ METERING_POINT_ENV = "WATTIVAHTI_METERING_POINT"
 _CODE = re.compile(r"[A-Za-z0-9]+")
 #: The settings ``wattivahti-login`` reads (it never sends a refresh token it was given).
 _LOGIN_SETTINGS = ("refresh_token_file", "token_url", "client_id", "scope")
+#: Config keys singer-sdk reads from a tap's config without declaring them as settings
+#: (docs/library-notes.md#sdk-undeclared-settings).
+SDK_UNDECLARED_SETTINGS = frozenset({"user_agent", "emit_activate_version_messages"})
+
+#: A c/kWh, EUR or percent amount of the terms: a JSON number, or text, kept exact (``terms``).
+_AMOUNT = th.CustomType({"type": ["number", "string"]})
+_FROM = th.Property(
+    "from", th.StringType, description="Local date YYYY-MM-DD from which the entry is in force."
+)
+
+
+def _terms(name: str, title: str, description: str, *fields: tuple[str, str]) -> th.Property:
+    """A terms setting: a list of dated entries (see tap_wattivahti.terms)."""
+    entry = th.ObjectType(
+        _FROM,
+        *(
+            th.Property(key, _AMOUNT if key != "type" else th.StringType, description=text)
+            for key, text in fields
+        ),
+    )
+    return th.Property(name, th.ArrayType(entry), title=title, description=description)
+
 
 SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
@@ -216,6 +245,59 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
             "Retry-After wins."
         ),
     ),
+    _terms(
+        "energy_contracts",
+        "Energy contracts",
+        "The seller's terms by date, VAT excluded: entries {from, type, ...}, each in force "
+        "until the next one's from, in ascending order. type spot takes margin_c_per_kwh, "
+        "fixed price_c_per_kwh, time_of_day day_c_per_kwh (07-22 local) and night_c_per_kwh; "
+        "each also monthly_fee_eur. Unset: no costs. See docs/prices-and-costs.md.",
+        ("type", "spot, fixed or time_of_day."),
+        ("margin_c_per_kwh", "spot: c/kWh added to the market price (may be negative)."),
+        ("price_c_per_kwh", "fixed: c/kWh."),
+        ("day_c_per_kwh", "time_of_day: c/kWh from 07:00 to 22:00 local time."),
+        ("night_c_per_kwh", "time_of_day: c/kWh from 22:00 to 07:00 local time."),
+        ("monthly_fee_eur", "EUR per calendar month (0 when there is none)."),
+    ),
+    _terms(
+        "network_tariffs",
+        "Network tariffs",
+        "The network company's transfer terms by date, VAT excluded: entries {from, type, "
+        "...}, each in force until the next one's from, in ascending order. type general "
+        "takes c_per_kwh, time_of_day day_c_per_kwh (07-22 local, every day) and "
+        "night_c_per_kwh, seasonal winter_day_c_per_kwh (November-March, Monday-Saturday "
+        "07-22) and other_c_per_kwh; each also monthly_fee_eur. Unset: no costs.",
+        ("type", "general, time_of_day or seasonal."),
+        ("c_per_kwh", "general: c/kWh."),
+        ("day_c_per_kwh", "time_of_day: c/kWh from 07:00 to 22:00 local time."),
+        ("night_c_per_kwh", "time_of_day: c/kWh from 22:00 to 07:00 local time."),
+        ("winter_day_c_per_kwh", "seasonal: c/kWh November-March, Monday-Saturday 07-22."),
+        ("other_c_per_kwh", "seasonal: c/kWh at every other time."),
+        ("monthly_fee_eur", "EUR per calendar month (0 when there is none)."),
+    ),
+    _terms(
+        "production_contracts",
+        "Production contracts",
+        "What produced energy is sold for, by date: entries {from, margin_c_per_kwh}; the sale "
+        "value is kWh x (market price - margin), no VAT. Unset: production is not costed.",
+        ("margin_c_per_kwh", "c/kWh the buyer keeps from the market price."),
+    ),
+    _terms(
+        "electricity_tax",
+        "Electricity tax",
+        "Electricity tax by date, VAT excluded: entries {from, c_per_kwh}. Unset: the built-in "
+        "class I table (strategic stockpile fee included); set, it replaces the table whole.",
+        ("c_per_kwh", "c/kWh, VAT excluded."),
+    ),
+    _terms(
+        "vat",
+        "VAT",
+        "VAT by date: entries {from, energy_percent, network_percent}; energy_percent applies "
+        "to the seller's part, network_percent to transfer and electricity tax. Unset: the "
+        "built-in Finnish rates; set, it replaces them whole.",
+        ("energy_percent", "VAT % on energy and its monthly fee."),
+        ("network_percent", "VAT % on transfer, its monthly fee and electricity tax."),
+    ),
 ).to_dict()
 
 #: Setting name → default, as the schema declares them (read once, before the SDK adds its own
@@ -279,7 +361,8 @@ def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None])
 
 @dataclass(frozen=True)
 class Settings:
-    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path)."""
+    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path, the
+    contract terms)."""
 
     metering_points: tuple[str, ...]
     zone: ZoneInfo
@@ -296,6 +379,7 @@ class Settings:
     request_timeout_seconds: int
     max_retries: int
     retry_wait_seconds: float
+    terms: Terms
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
@@ -334,6 +418,7 @@ class Settings:
             request_timeout_seconds=int(values["request_timeout_seconds"]),
             max_retries=int(values["max_retries"]),
             retry_wait_seconds=float(values["retry_wait_seconds"]),
+            terms=parse_terms(values, zone),
         )
 
 
@@ -416,3 +501,56 @@ def _not_negative(values: Mapping[str, t.Any], name: str, unit: str) -> int:
         f"default is {DEFAULTS[name]}."
     )
     raise TapWattiVahtiError(msg)
+
+
+def config_warnings(
+    config: Mapping[str, t.Any], schema: Mapping[str, t.Any], files: Sequence[str]
+) -> list[str]:
+    """What is likely wrong in ``config`` (its settings ``schema``, the SDK's built-in settings
+    included) and its config ``files``: a key that is no setting, which does nothing (a typo?);
+    a file that holds a secret and can be read by other users. See docs/design.md#config-checks.
+    """
+    settings = schema["properties"]
+    known = set(settings) | SDK_UNDECLARED_SETTINGS
+    warnings = []
+    unknown = [_with_closest(key, known) for key in sorted(set(config) - known)]
+    if unknown:
+        warnings.append(
+            f"Unknown setting(s), ignored: {', '.join(unknown)}. tap-wattivahti has no setting "
+            f"of that name; correct it where it is set (meltano.yml, or the --config file): "
+            f"`tap-wattivahti --about` lists the settings."
+        )
+    secrets = {name for name, spec in settings.items() if spec.get("secret")}
+    warnings.extend(filter(None, (_exposed_secret(Path(file), secrets) for file in files)))
+    return warnings
+
+
+def _with_closest(key: str, known: Collection[str]) -> str:
+    closest = difflib.get_close_matches(key, known, n=1)
+    return f"{key!r} (did you mean {closest[0]!r}?)" if closest else repr(key)
+
+
+def _exposed_secret(file: Path, secrets: Collection[str]) -> str | None:
+    """The warning for a config ``file`` that sets one of the ``secrets`` and that users other
+    than its owner can read: its mode lets them, and no folder above it is closed to them."""
+    try:
+        mode = file.stat().st_mode
+        values = json.loads(file.read_text(encoding="utf-8"))
+        closed = any(not folder.stat().st_mode & 0o011 for folder in file.resolve().parents)
+    except (OSError, ValueError):
+        return None  # the SDK reports a config file it cannot read
+    held = sorted(name for name in secrets if isinstance(values, dict) and values.get(name))
+    if not held or closed or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    if ".meltano" in file.parts:
+        fix = (
+            "Meltano writes this file for every run with the umask of the `meltano` process: "
+            "make the project's .meltano folder private once (`chmod 700 .meltano`) and run "
+            "Meltano with `umask 077`, as the README's cron line does"
+        )
+    else:
+        fix = f"Make it private: chmod 600 {file}"
+    return (
+        f"The config file {file} holds a secret ({', '.join(held)}) and other users can read it "
+        f"(mode {stat.S_IMODE(mode):04o}). {fix}."
+    )
