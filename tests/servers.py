@@ -411,6 +411,21 @@ class LocalServer:
         self.server.server_close()
 
 
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer the request ``handler`` serves: ``status``, ``headers``, ``body``."""
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def influxdb1_binary() -> Binary:
     return find_binary("influxd", "influxdb")
 

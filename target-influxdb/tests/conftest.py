@@ -21,7 +21,7 @@ import pytest
 import requests
 from target_influxdb.target import TargetInfluxDB
 
-from tests.servers import LocalServer
+from tests.servers import LocalServer, reply
 
 DATA = Path(__file__).parent / "data"
 
@@ -144,7 +144,7 @@ def write_path(
     )
 
 
-class FaultProxy:
+class FaultProxy(LocalServer):
     """An HTTP proxy in front of a real server that answers planned faults first.
 
     ``faults`` is a list of ``(status, headers, body)`` answered, in order, to the next write
@@ -211,20 +211,10 @@ class FaultProxy:
                 body: bytes,
                 content_type: str | None = None,
             ) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                kind = {"Content-Type": content_type} if content_type else {}
+                reply(self, status, body, {**headers, **kind})
 
-        self.local = LocalServer(Handler)
-        self.url = self.local.url
-
-    def close(self) -> None:
-        self.local.close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

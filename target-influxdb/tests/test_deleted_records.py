@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import LocalServer
+from tests.servers import LocalServer, reply
 
 NUMBER = {"type": ["number", "null"]}
 PROPERTIES = {
@@ -203,7 +203,7 @@ def test_victoria_metrics_cannot_delete_a_point_and_says_so_once_per_stream(
     }
 
 
-class FakeInfluxDB2:
+class FakeInfluxDB2(LocalServer):
     """An InfluxDB 2.x stand-in that answers /ping as 2.7 and every write and delete with 204,
     keeping the delete requests' bodies: the v2 delete's request, not a server's deleting, is
     what this checks (no InfluxDB 2.x runs here)."""
@@ -217,17 +217,14 @@ class FakeInfluxDB2:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/api/v2/delete"):
                     fake.deletes.append((self.path, json.loads(body)))
-                self.send_response(204)
-                self.send_header("X-Influxdb-Version", "v2.7.11")
-                self.end_headers()
+                reply(self, 204, headers={"X-Influxdb-Version": "v2.7.11"})
 
             do_GET = do_POST  # noqa: N815 - the name http.server calls
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.local = LocalServer(Handler)
-        self.url = self.local.url
+        super().__init__(Handler)
 
 
 def test_the_v2_delete_names_the_point_by_time_and_predicate(load):
@@ -236,7 +233,7 @@ def test_the_v2_delete_names_the_point_by_time_and_predicate(load):
         config = {"url": fake.url, "bucket": "electricity", "org": "wattivahti", "token": "t"}
         loaded = load({**config, "precision": "ms"}, [SCHEMA, withdrawn('a "b"', T1), state(7)])
     finally:
-        fake.local.close()
+        fake.close()
 
     [(path, body)] = fake.deletes
     assert "org=wattivahti" in path

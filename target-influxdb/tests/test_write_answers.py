@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.servers import LocalServer
+from tests.servers import LocalServer, reply
 
 NGINX = "<html><head><title>Welcome to nginx!</title></head><body>Welcome</body></html>"
 LOGIN = "<html><body><form action='/login'>Log in</form></body></html>"
 
 
-class NotInfluxDB:
+class NotInfluxDB(LocalServer):
     """A web server whose write paths answer ``status`` (a page, or a redirect to /login)."""
 
     def __init__(self, status: int) -> None:
@@ -38,33 +38,17 @@ class NotInfluxDB:
 
             def _answer(self) -> None:
                 server.requests.append((self.command, self.path.split("?")[0]))
+                page = {"Content-Type": "text/html"}
                 if self.path.startswith("/ping"):
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                if self.path.startswith("/login"):
-                    self._page(200, LOGIN)
+                    reply(self, 204)
+                elif self.path.startswith("/login"):
+                    reply(self, 200, LOGIN.encode(), page)
                 elif status in (301, 302, 307):
-                    self.send_response(status)
-                    self.send_header("Location", "/login?next=/write")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    reply(self, status, headers={"Location": "/login?next=/write"})
                 else:
-                    self._page(status, NGINX)
+                    reply(self, status, NGINX.encode(), page)
 
-            def _page(self, code: int, text: str) -> None:
-                body = text.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.local = LocalServer(Handler)
-        self.url = self.local.url
-
-    def close(self) -> None:
-        self.local.close()
+        super().__init__(Handler)
 
 
 DESTINATIONS = {
