@@ -90,7 +90,8 @@ class Arrivals:
     def arrive(self, time_extracted: str | None, deleted: bool = False) -> Arrival:
         """Number the next record (it is being handed to its sinks until :meth:`leave`)."""
         self.count += 1
-        arrival = self._current = Arrival(self.count, time_extracted, deleted)
+        # tuple.__new__ skips the named tuple's own __new__: about 0.5 µs less a record
+        arrival = self._current = tuple.__new__(Arrival, (self.count, time_extracted, deleted))
         return arrival
 
     def leave(self) -> None:

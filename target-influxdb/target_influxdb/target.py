@@ -307,20 +307,20 @@ class TargetInfluxDB(TargetHooks):
         straight to its sink when the SDK's path would only copy it (no stream map, flattening,
         validation or metadata), else to the SDK's path."""
         record = message.get("record")
-        deleted = type(record) is dict and record.get(DELETED_AT) is not None
-        self.arrivals.arrive(message.get("time_extracted"), deleted)
+        if type(record) is not dict:  # the SDK's path says what is wrong
+            record, sink = {}, None
+        else:
+            sink = self._direct.get(message.get("stream"))
+        self.arrivals.arrive(message.get("time_extracted"), record.get(DELETED_AT) is not None)
         try:
-            self._hand_on(message)
+            if sink is None:
+                super().on_record(message)
+            else:
+                self._hand_straight(sink, record)
         finally:
             self.arrivals.leave()
 
-    def _hand_on(self, message: dict) -> None:
-        stream: Any = message.get("stream")
-        sink = self._direct.get(stream)
-        record = message.get("record")
-        if sink is None or type(record) is not dict:
-            super().on_record(message)
-            return
+    def _hand_straight(self, sink: InfluxDBSink, record: dict) -> None:
         if sink.add(record):
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%d'. Draining...",
