@@ -60,7 +60,7 @@ def _simulator_lifetime() -> Iterator[None]:
 
 
 # `_sdc_deleted_at` is in the schema but only on deletion records, which a first run never
-# emits (tests/test_withdrawn.py checks them against the schema); the SDK's standard test warns
+# emits (test_withdrawn.py checks them against the schema); the SDK's standard test warns
 # of a schema field no record has. Only that field is let through.
 @pytest.mark.filterwarnings(
     r"ignore:Fields in transformed catalog but not in records. "
