@@ -186,6 +186,10 @@ class Simulator:
     grants carry an ``access_token`` — ``"always"``, ``"resource"`` (only when the scope names an
     API, as Azure AD B2C answers: a grant for ``offline_access openid profile`` alone gets an
     ``id_token`` and a ``refresh_token`` but no access token) or ``"never"`` (a faulty answer).
+    ``spring_labels``: how the answers label the spring-forward day's values — ``"clock"``
+    (the wall clock: nothing at 03:00 to 03:59) or ``"shifted"`` (as a public client's fixture of a
+    real 2023 answer does: the three hours after the jump labelled with the winter offset, so
+    a value at the non-existent 03:00 and none at 06:00; docs/wattivahti-api.md).
 
     Values change after the fact, as operators' data do: a test fills a hole by removing
     its instant from ``missing`` or ``absent``, and corrects a value through ``corrections``.
@@ -203,6 +207,7 @@ class Simulator:
         password: str = "correct horse battery staple",
         available_until: datetime | None = None,
         access_tokens: str = "always",
+        spring_labels: str = "clock",
     ) -> None:
         points = metering_points or [MeteringPoint(SEED_METERING_POINT, spot=True)]
         self.metering_points: dict[str, MeteringPoint] = {mp.code: mp for mp in points}
@@ -214,6 +219,7 @@ class Simulator:
         self.password = password
         self.available_until = available_until
         self.access_tokens = access_tokens
+        self.spring_labels = spring_labels
         self.missing: set[datetime] = set()
         self.absent: set[datetime] = set()
         self.corrections: dict[datetime, int] = {}
@@ -404,6 +410,17 @@ class Simulator:
         return points
 
     # ----------------------------------------------------------------- meterdata
+    def _label(self, instant: datetime) -> datetime:
+        """The naive local time an answer labels the period starting at ``instant`` with."""
+        local = instant.astimezone(HELSINKI)
+        if self.spring_labels == "shifted":
+            midnight = local_midnight_utc(local.date())
+            winter = midnight.astimezone(HELSINKI).utcoffset() or timedelta(0)
+            jump = midnight + 3 * HOUR  # 03:00 winter time, when the clocks move forward
+            if (local.utcoffset() or winter) > winter and instant < jump + 3 * HOUR:
+                return (instant + winter).replace(tzinfo=None)
+        return local.replace(tzinfo=None)
+
     def meter_data(
         self, code: str, measurement_type: int, start: datetime, stop: datetime, step: str
     ) -> dict[str, Any]:
@@ -429,7 +446,7 @@ class Simulator:
                 wh = None
             else:
                 wh = sum(self.quarter_wh(code, measurement_type, q) for q in quarters)
-            rows.append((to_local_naive(instant), instant, wh))
+            rows.append((self._label(instant), instant, wh))
             instant += step_delta
         # The API's order: by naive local time, so the fall day's repeated times come as
         # consecutive pairs (first occurrence, then second), not chronologically.
@@ -924,6 +941,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--production", action="store_true", help="points also produce energy")
     parser.add_argument("--expires-in", type=int, default=3600, help="access token lifetime (s)")
+    parser.add_argument(
+        "--spring-labels",
+        choices=("clock", "shifted"),
+        default="clock",
+        help="how the spring DST day's values are labelled (docs/wattivahti-api.md)",
+    )
     parser.add_argument("--token-file", help="write a fresh refresh token to this file")
     args = parser.parse_args(argv)
     codes = args.metering_point or [SEED_METERING_POINT]
@@ -931,7 +954,13 @@ def main(argv: list[str] | None = None) -> None:
         MeteringPoint(code, switch_date=args.switch_date, production=args.production, spot=True)
         for code in codes
     ]
-    sim = Simulator(points, host=args.host, port=args.port, access_token_lifetime=args.expires_in)
+    sim = Simulator(
+        points,
+        host=args.host,
+        port=args.port,
+        access_token_lifetime=args.expires_in,
+        spring_labels=args.spring_labels,
+    )
     sim.start()
     token = sim.issue_refresh_token()
     if args.token_file:

@@ -123,6 +123,25 @@ def test_spring_day_has_92_quarters_and_no_03_hour(simulator):
     assert values[12]["time"] == "2025-03-30T04:00:00"
 
 
+def test_spring_day_with_shifted_labels_is_labelled_as_the_2023_answer_a_client_keeps():
+    """The fixture's labels: 00, 01, 02, 03, 04, 05, 07, …: the three hours after the jump
+    (01:00-04:00 UTC) carry the winter offset's labels; values and sums are unchanged."""
+    with Simulator(spring_labels="shifted") as sim:
+        hours = tsv(meterdata(sim, "2023-03-26T00:00:00", "2023-03-27T00:00:00", "PT1H"))
+        quarters = tsv(meterdata(sim, "2025-03-30T00:00:00", "2025-03-31T00:00:00"))
+        fall = tsv(meterdata(sim, "2025-10-26T00:00:00", "2025-10-27T00:00:00"))
+    with Simulator() as sim:
+        clock = tsv(meterdata(sim, "2023-03-26T00:00:00", "2023-03-27T00:00:00", "PT1H"))
+        clock_fall = tsv(meterdata(sim, "2025-10-26T00:00:00", "2025-10-27T00:00:00"))
+    assert [int(v["time"][11:13]) for v in hours] == [0, 1, 2, 3, 4, 5, *range(7, 24)]
+    assert [v["quantity"] for v in hours] == [v["quantity"] for v in clock]
+    assert len(quarters) == 92
+    assert [v["time"][11:16] for v in quarters[12:28]] == [
+        f"{h:02d}:{m:02d}" for h in (3, 4, 5, 7) for m in (0, 15, 30, 45)
+    ]
+    assert fall == clock_fall  # only the spring day moves
+
+
 def test_ordinary_day_has_96_quarters_and_24_hours(simulator):
     assert len(tsv(meterdata(simulator, "2025-06-10T00:00:00", "2025-06-11T00:00:00"))) == 96
     hourly = tsv(meterdata(simulator, "2025-06-10T00:00:00", "2025-06-11T00:00:00", "PT1H"))

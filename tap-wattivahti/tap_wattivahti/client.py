@@ -29,6 +29,7 @@ from typing_extensions import override
 
 from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.resolution import STEP
 from tap_wattivahti.timeutil import Placement, local_text, place_values
 from tap_wattivahti.transport import DeadlineAdapter, excerpt, retry_after, with_deadlines
 
@@ -268,7 +269,7 @@ class WattiVahtiStream(TapStream, RESTStream):
         sent = series.get("resolution")
         if sent not in (None, resolution):
             self.logger.warning("Asked for %s but the answer says %s: %s", resolution, sent, where)
-        placement = place_values(values, self.settings.zone, start, stop)
+        placement = place_values(values, self.settings.zone, start, stop, STEP[resolution])
         return Answer(resolution, start, stop, placement, api_sum)
 
 

@@ -31,6 +31,10 @@ class LoginError(TapWattiVahtiError):
     """The interactive login flow of ``wattivahti-login`` failed."""
 
 
+class StateError(TapWattiVahtiError):
+    """The state given to the tap has a shape it cannot read (a corrupt or hand-edited state)."""
+
+
 class Stopped(SystemExit):
     """A signal (SIGTERM, SIGINT) stopped the run before it finished: exit status 128 + its number.
 

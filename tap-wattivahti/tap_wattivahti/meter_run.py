@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY, Ask, Part, Planner, Switch
+from tap_wattivahti.resolution import (
+    AUTO,
+    HOURLY,
+    QUARTER_HOURLY,
+    STEP,
+    Ask,
+    Part,
+    Planner,
+    Switch,
+)
 from tap_wattivahti.settlement import (
     DayMark,
     DaySummary,
@@ -24,9 +33,12 @@ from tap_wattivahti.settlement import (
     fingerprint,
     first_kept_day,
     is_due,
+    slots,
     values_to_emit,
     window_start,
+    withdrawn,
 )
+from tap_wattivahti.state import INSPECT
 from tap_wattivahti.timeutil import (
     HOUR,
     QUARTER,
@@ -48,11 +60,15 @@ if t.TYPE_CHECKING:
     from tap_wattivahti.settings import Settings
     from tap_wattivahti.state import MeterState
 
-PERIOD = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
 #: ``resolution`` of a daily total whose day has hourly and then 15-minute periods.
 MIXED = f"{HOURLY}+{QUARTER_HOURLY}"
+#: The record property that says a record is gone (the SDK's record metadata name): a record
+#: with it holds the key properties, this instant, and nulls (docs/design.md, "Records").
+DELETED_AT = "_sdc_deleted_at"
 _MAX_EXAMPLES = 5
 _MAX_SPANS = 12
+#: How many days (or other items) a message names before "… and N more".
+_MAX_ITEMS = 12
 
 #: Sends one ``meterdata2`` request: resolution, start, stop → the placed answer.
 Fetch = t.Callable[[str, datetime, datetime], "Answer"]
@@ -67,6 +83,9 @@ class Range:
     bookmark: datetime | None
     settles: bool
     now: datetime
+    #: The SDK's bookmark lay after now and was taken as the range's last period: the run's
+    #: last record must be the newest value, so that the SDK's bookmark comes back to it.
+    rewinds: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +158,9 @@ class MeterRun:
         self.state = state
         self.logger = logger
         self._fetch = fetch
-        self.range = self._plan(bookmark, state.totals_from if owed else None)
+        now = datetime.now(UTC)
+        self._distrust(now)
+        self.range = self._plan(now, bookmark, state.totals_from if owed else None)
         zone = settings.zone
         self.windows = plan_windows(self.range.start, self.range.stop, zone, settings.window_days)
         known = state.switch
@@ -156,24 +177,56 @@ class MeterRun:
         self._newest: Value | None = None
         self._missing: list[Period] = []
         self._changed: list[date] = []
+        self._gone: dict[date, int] = {}
         self._summaries: list[DaySummary] = []
         self.result: MeterResult | None = None
 
     # ------------------------------------------------------------------ the range
-    def _plan(self, bookmark: datetime | None, owed: datetime | None) -> Range:
+    def _distrust(self, now: datetime) -> None:
+        """One WARNING for the partition's state keys that were dropped (docs/design.md, "A
+        state from the future, or by hand")."""
+        dropped = self.state.distrust(now)
+        if dropped:
+            self.logger.warning(
+                "Metering point %s, stream %s: in its state, %s (now is %s). A clock that was "
+                "ahead, or a hand-edited state: check the machine's clock; this run writes "
+                "the state anew. %s.",
+                self.code,
+                self.kind,
+                "; ".join(dropped),
+                now.isoformat(timespec="seconds"),
+                INSPECT,
+            )
+
+    def _plan(self, now: datetime, bookmark: datetime | None, owed: datetime | None) -> Range:
         settings = self.settings
         zone = settings.zone
-        now = datetime.now(UTC)
         floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
         stop = min(settings.end_date or floor, floor)
         settles = True
+        rewinds = bookmark is not None and bookmark > now
+        if rewinds and bookmark is not None:
+            self.logger.warning(
+                "Metering point %s, stream %s: the bookmark %s lies in the future (now is "
+                "%s): a clock that was ahead, or a hand-edited state. This run takes it as the "
+                "last period of its range (%s), re-reads the settlement window, and brings the "
+                "bookmark back to the newest value; if values older than the window are "
+                "missing, load them with a bounded backfill (README: Backfills). %s.",
+                self.code,
+                self.kind,
+                bookmark.isoformat(),
+                now.isoformat(timespec="seconds"),
+                local_text(stop - QUARTER, zone),
+                INSPECT,
+            )
+            bookmark = stop - QUARTER
         if bookmark is not None:
             start = local_midnight((bookmark - settings.lookback).astimezone(zone).date(), zone)
             origin = f"the day of the bookmark {bookmark.isoformat()} minus the lookback"
             window = window_start(bookmark, zone, settings.correction_days)
             if settings.start_date is not None:  # never before the first instant to sync
                 window = max(window, settings.start_date)
-            due = is_due(
+            due = rewinds or is_due(
                 self.state.settled_at, now, settings.correction_interval, settings.correction_days
             )
             if due and window < start:
@@ -198,7 +251,7 @@ class MeterRun:
             origin,
             local_text(stop, zone),
         )
-        return Range(start, stop, bookmark, settles, now)
+        return Range(start, stop, bookmark, settles, now, rewinds)
 
     # ------------------------------------------------------------------ requests (the only I/O)
     def fetched(self) -> Iterator[FetchedWindow]:
@@ -242,8 +295,18 @@ class MeterRun:
         to ``values``, and check the sum of those kept against the API's."""
         held = _Held()
         self._report_rejected(answer, held)
+        for labels in answer.placement.spring_days:
+            self.logger.info(
+                "Metering point %s: the %s %s answer for %s to %s: %s.",
+                self.code,
+                self.kind,
+                answer.resolution,
+                answer.start.isoformat(),
+                answer.stop.isoformat(),
+                labels.describe(),
+            )
         kept = Decimal(0)
-        period = PERIOD[answer.resolution]
+        period = STEP[answer.resolution]
         for reading in answer.placement.readings:
             if part.keep_before is not None and reading.instant + period > part.keep_before:
                 held.add("overlapping the first 15-minute value", reading.quantity)
@@ -317,15 +380,16 @@ class MeterRun:
                 local = value.instant.astimezone(self.settings.zone).date()
                 by_day.setdefault(local, []).append(value)
             for day in local_days(window.start, window.stop, self.settings.zone):
-                emit, mark = self._settle_day(day, window, by_day.get(day, []))
-                for value in emit:
-                    yield make(value)
-                    self._last_emitted = value.instant
+                emit, gone, mark = self._settle_day(day, window, by_day.get(day, []))
+                for instant, value in _in_order(emit, gone):
+                    yield self._deletion(instant) if value is None else make(value)
+                    self._last_emitted = instant
                 if mark is not None:  # after its records: no STATE claims a day not emitted
                     self.state.mark(day, mark)
         newest = self._newest
-        if self._last_emitted is not None and newest and self._last_emitted < newest.instant:
-            yield make(newest)  # the bookmark stays at the newest value
+        emitted = self._last_emitted is not None or self.range.rewinds
+        if newest is not None and emitted and self._last_emitted != newest.instant:
+            yield make(newest)  # the bookmark ends at the newest value
             self._last_emitted = newest.instant
         if self.settings.resolution == AUTO:
             self.state.remember_switch(self.switch)
@@ -335,9 +399,10 @@ class MeterRun:
 
     def _settle_day(
         self, day: date, window: FetchedWindow, values: list[Value]
-    ) -> tuple[list[Value], DayMark | None]:
-        """What to emit of one local day (new or changed), and its mark (None: a day cut by
-        the range); summarises the day."""
+    ) -> tuple[list[Value], list[datetime], DayMark | None]:
+        """What to emit of one local day (new or changed), the instants whose records are gone
+        (a changed day's values WattiVahti withdrew, or that were stored at another resolution),
+        and its mark (None: a day cut by the range); summarises the day."""
         zone = self.settings.zone
         bookmark = self.range.bookmark
         day_start = local_midnight(day, zone)
@@ -349,17 +414,23 @@ class MeterRun:
         missing = [period for period in grid if period.start not in present]
         self._missing.extend(missing)
         whole = begin == day_start
+        gone: list[datetime] = []
         if whole:
-            emit, changed = values_to_emit(real, bookmark, self._marks.get(day))
+            mark = self._marks.get(day)
+            emit, changed = values_to_emit(real, bookmark, mark)
+            if changed and bookmark is not None:
+                gone = withdrawn(real, mark, day_start, day_stop, bookmark)
         else:  # a day cut by start_date: no mark, only what is new
             emit = [v for v in real if bookmark is None or v.instant > bookmark]
             changed = False
         if changed and day in self._marks:
             self._changed.append(day)
+        if gone:
+            self._gone[day] = len(gone)
         if real and (self._newest is None or real[-1].instant > self._newest.instant):
             self._newest = real[-1]
         if not whole:
-            return emit, None
+            return emit, gone, None
         if end == day_stop:
             self._summaries.append(
                 DaySummary(
@@ -372,7 +443,8 @@ class MeterRun:
                     kwh=sum((value.quantity or Decimal(0) for value in real), Decimal(0)),
                 )
             )
-        return emit, DayMark(fingerprint(real), len(missing))
+        stored = slots((value.instant for value in real), day_start)
+        return emit, gone, DayMark(fingerprint(real), len(missing), stored)
 
     def _record(self, value: Value) -> dict[str, t.Any]:
         quantity = value.quantity or Decimal(0)
@@ -382,6 +454,17 @@ class MeterRun:
             "resolution": value.resolution,
             f"{self.kind}_kwh": float(quantity),
             f"{self.kind}_wh": float(quantity * 1000),
+        }
+
+    def _deletion(self, instant: datetime) -> dict[str, t.Any]:
+        """The record that says the record at ``instant`` is gone (docs/design.md, "Records")."""
+        return {
+            "metering_point": self.code,
+            "timestamp": instant.isoformat(),
+            "resolution": None,
+            f"{self.kind}_kwh": None,
+            f"{self.kind}_wh": None,
+            DELETED_AT: self.range.now.isoformat(),
         }
 
     # ------------------------------------------------------------------ the end of the run
@@ -397,7 +480,17 @@ class MeterRun:
                 self.code,
                 len(self._changed),
                 self.kind,
-                ", ".join(day.isoformat() for day in self._changed),
+                listing(day.isoformat() for day in self._changed),
+            )
+        if self._gone:
+            self.logger.info(
+                "Metering point %s: %s %s period(s) that may hold a value from an earlier run "
+                "have none in WattiVahti now (withdrawn, or stored at another resolution "
+                "before): a deletion record was emitted for each, so the target drops them: %s.",
+                self.code,
+                f"{sum(self._gone.values()):,}",
+                self.kind,
+                listing(f"{day} ({count})" for day, count in self._gone.items()),
             )
         holes = [p for p in self._missing if newest is not None and p.start < newest.instant]
         if holes and newest is not None:
@@ -422,7 +515,10 @@ class MeterRun:
         # Days after the newest value's day are not measured yet (or never: a meter that
         # produces nothing): they get a total once a value on or after them arrives.
         last_day = newest.instant.astimezone(zone).date() if newest else None
-        summaries = [s for s in self._summaries if last_day and s.day <= last_day]
+        # A later day whose values were all withdrawn gets its total again, as it changed.
+        summaries = [
+            s for s in self._summaries if (last_day and s.day <= last_day) or s.day in self._gone
+        ]
         self.result = MeterResult(self.kind, self.code, self.range.start, summaries, keep_from)
 
     def settle(self) -> None:
@@ -443,7 +539,7 @@ class MeterRun:
                 "(README: Missing data).",
                 self.code,
                 self.kind,
-                ", ".join(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
+                listing(f"{day} ({m.missing} missing)" for day, m in sorted(left.items())),
                 self.settings.correction_days,
             )
 
@@ -467,6 +563,21 @@ class MeterRun:
             ", ".join(named),
             self.settings.correction_days,
         )
+
+
+def listing(items: Iterable[str], limit: int = _MAX_ITEMS) -> str:
+    """``items`` joined with commas, the first ``limit`` of them, then "… and N more"."""
+    named = list(items)
+    if len(named) <= limit:
+        return ", ".join(named)
+    return f"{', '.join(named[:limit])} \u2026 and {len(named) - limit:,} more"
+
+
+def _in_order(values: list[Value], gone: list[datetime]) -> list[tuple[datetime, Value | None]]:
+    """A day's values and deletions (None) in UTC order, by instant."""
+    items: list[tuple[datetime, Value | None]] = [(v.instant, v) for v in values]
+    items += [(instant, None) for instant in gone]
+    return sorted(items, key=lambda item: item[0])
 
 
 def _resolution_of(grid: Sequence[Period]) -> str:

@@ -13,7 +13,7 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tap_wattivahti.timeutil import HOUR
+from tap_wattivahti.timeutil import HOUR, QUARTER
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -25,6 +25,8 @@ HOURLY = "PT1H"
 AUTO = "auto"
 #: What a probe asks for: the last local day of a window.
 PROBE_SPAN = timedelta(days=1)
+#: The length of a period of each resolution.
+STEP = {QUARTER_HOURLY: QUARTER, HOURLY: HOUR}
 
 
 @dataclass

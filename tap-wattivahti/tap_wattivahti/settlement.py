@@ -1,5 +1,6 @@
-"""The settlement window's rules as pure functions: day fingerprints, what a day re-emits, when
-the window is re-read, which day marks a run keeps (docs/design.md, "The settlement window")."""
+"""The settlement window's rules as pure functions: day fingerprints, what a day re-emits and what
+it no longer has, when the window is re-read, which day marks a run keeps (docs/design.md, "The
+settlement window")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from tap_wattivahti.timeutil import local_midnight
+from tap_wattivahti.timeutil import QUARTER, local_midnight
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -28,10 +29,15 @@ class Value:
 
 @dataclass(frozen=True)
 class DayMark:
-    """What a run emitted for one local day: a fingerprint of its values, and its gaps."""
+    """What a run emitted for one local day: a fingerprint of its values, its gaps, and the
+    instants that hold a record."""
 
     fingerprint: str
     missing: int
+    #: The day's quarter-hour slots that hold a record (bit k: the slot that begins k quarter
+    #: hours after local midnight; an hourly value holds the slot of its start). None: unknown
+    #: (a mark of an earlier version).
+    stored: int | None = None
 
 
 def fingerprint(values: Iterable[Value]) -> str:
@@ -72,6 +78,42 @@ def values_to_emit(
     if changed:
         return real, True
     return [value for value in real if value.instant > bookmark], False
+
+
+def slots(instants: Iterable[datetime], day_start: datetime) -> int:
+    """The quarter-hour slots of the day beginning at ``day_start`` that ``instants`` hold."""
+    mask = 0
+    for instant in instants:
+        mask |= 1 << ((instant - day_start) // QUARTER)
+    return mask
+
+
+def withdrawn(
+    real: list[Value],
+    mark: DayMark | None,
+    day_start: datetime,
+    day_stop: datetime,
+    bookmark: datetime,
+) -> list[datetime]:
+    """The instants of a changed day that may hold a record of an earlier run but have no value
+    now (withdrawn by WattiVahti, or stored at the other resolution), in order.
+
+    What the mark says is stored; for a mark without that (an earlier version's) or no mark,
+    every quarter-hour slot of the day up to the bookmark.
+    """
+    present = {value.instant for value in real}
+    held: list[datetime] = []
+    instant = day_start
+    while instant < day_stop:
+        index = (instant - day_start) // QUARTER
+        if mark is not None and mark.stored is not None:
+            was = bool(mark.stored >> index & 1)
+        else:
+            was = instant <= bookmark
+        if was and instant not in present:
+            held.append(instant)
+        instant += QUARTER
+    return held
 
 
 def is_due(

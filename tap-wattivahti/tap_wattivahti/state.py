@@ -5,7 +5,8 @@ partition and emits every other key with them. A ``consumption`` or ``production
 
     {"context": {"metering_point": "1234567"},
      "replication_key": "timestamp", "replication_key_value": "2025-06-13T20:45:00+00:00",
-     "days": {"2025-06-12": ["9f2c1a0b3d4e5f60", 0], "2025-06-13": ["0a1b2c3d4e5f6071", 2]},
+     "days": {"2025-06-12": ["9f2c1a0b3d4e5f60", 0, "ffffffffffffffffffffffff"],
+              "2025-06-13": ["0a1b2c3d4e5f6071", 2, "3fffffffffffffffffffffff"]},
      "settled_at": "2025-06-14T05:00:12+00:00",
      "quarters_from": "2023-01-01T22:00:00+00:00", "hourly_until": "2022-12-31T22:00:00+00:00",
      "hours_until": "2023-01-01T22:00:00+00:00",
@@ -18,16 +19,22 @@ A ``daily_totals`` partition::
      "days": {"2025-06-12": ["5e6f708192a3b4c5", 0]}}
 
 ``days`` holds a mark per local day a later run may fetch again: a fingerprint of what was
-emitted for the day and how many of its periods were missing. What the other keys mean, and when
-they are written: docs/design.md, "The settlement window". A key that is absent or does not
-parse (state of an earlier version, a hand edit) reads as unknown.
+emitted for the day, how many of its periods were missing, and (meter streams) which of its
+quarter-hour slots hold a record, as hexadecimal bits (``"ffffffffffffffffffffffff"``: all 96;
+a mark without it, of an earlier version, reads as unknown). What the other keys mean, and when
+they are written: docs/design.md, "The settlement window". An extra key that is absent reads as
+unknown; one that does not parse or names an instant after now (a clock that was ahead, a hand
+edit) is dropped with a WARNING (:meth:`MeterState.distrust`). A state whose shape the SDK
+cannot read at all stops the tap with one paragraph before any output (:func:`check`).
 """
 
 from __future__ import annotations
 
+import json
 import typing as t
 from datetime import date, datetime
 
+from tap_wattivahti.errors import StateError
 from tap_wattivahti.resolution import Switch
 from tap_wattivahti.settlement import DayMark
 
@@ -40,6 +47,32 @@ QUARTERS_FROM = "quarters_from"
 HOURLY_UNTIL = "hourly_until"
 HOURS_UNTIL = "hours_until"
 TOTALS_FROM = "totals_from"
+BOOKMARK = "replication_key_value"
+#: What dropping each instant key does to the run that drops it.
+_DROPPED = {
+    SETTLED_AT: "this run re-reads the settlement window",
+    QUARTERS_FROM: "this run asks again where the meter's 15-minute values begin",
+    HOURLY_UNTIL: "this run asks again where the meter's 15-minute values begin",
+    HOURS_UNTIL: "this run asks again where the meter's 15-minute values begin",
+    TOTALS_FROM: (
+        "daily totals owed since an interrupted run are computed only from this run's range "
+        "(a bounded backfill loads any day electricity_daily then lacks)"
+    ),
+}
+#: Where a user finds the state Meltano keeps.
+STATE_ID_HINT = (
+    "Meltano keeps the state under a state ID (`meltano state list` names them; the shipped "
+    "project's hourly job uses prod:tap-wattivahti-to-target-influxdb)"
+)
+#: How a user looks at the state, in a WARNING about it.
+INSPECT = f"{STATE_ID_HINT}: `meltano state get STATE_ID` shows it"
+#: How a user repairs a state the tap cannot read.
+REPAIR = (
+    f"{STATE_ID_HINT}: look at it with `meltano state get STATE_ID`, correct it with `meltano "
+    "state edit STATE_ID` (or `meltano state set --force STATE_ID '<JSON>'`), or remove it with "
+    "`meltano state clear --force STATE_ID`, after which the next run starts at start_date (else "
+    "initial_sync_days ago); without Meltano, correct or remove the file given to --state"
+)
 
 
 class PartitionState:
@@ -56,12 +89,9 @@ class PartitionState:
         if not isinstance(stored, dict):
             return marks
         for text, entry in stored.items():
-            try:
-                day = date.fromisoformat(text)
-                hashed, missing = entry
-                marks[day] = DayMark(str(hashed), int(missing))
-            except (TypeError, ValueError):
-                continue
+            mark = _mark(text, entry)
+            if mark is not None:
+                marks[mark[0]] = mark[1]
         return marks
 
     def mark(self, day: date, mark: DayMark) -> None:
@@ -69,7 +99,10 @@ class PartitionState:
         stored = self._state.get(DAYS)
         if not isinstance(stored, dict):
             stored = self._state[DAYS] = {}
-        stored[day.isoformat()] = [mark.fingerprint, mark.missing]
+        entry: list[t.Any] = [mark.fingerprint, mark.missing]
+        if mark.stored is not None:
+            entry.append(format(mark.stored, "x"))
+        stored[day.isoformat()] = entry
 
     def forget_before(self, first: date) -> dict[date, DayMark]:
         """Drop the marks of days before ``first``; return the dropped ones."""
@@ -100,10 +133,46 @@ class PartitionState:
 class MeterState(PartitionState):
     """The state of one metering point's ``consumption`` or ``production`` partition."""
 
+    def distrust(self, now: datetime) -> list[str]:
+        """Drop the extra keys that do not parse or name an instant after ``now`` (a clock that
+        was ahead, a hand edit), and the day marks that do not parse; say what each drop does."""
+        dropped: list[str] = []
+        stored = self._state.get(DAYS)
+        if DAYS in self._state and not isinstance(stored, dict):
+            self._state.pop(DAYS)
+            dropped.append(
+                f"{DAYS} is {_shown(stored)}, not a map of day marks, so every day this run "
+                f"fetches whole is emitted again whole"
+            )
+        elif isinstance(stored, dict):
+            bad = [text for text, entry in stored.items() if _mark(text, entry) is None]
+            for text in bad:
+                stored.pop(text)
+            if bad:
+                what = "entry is not a day mark" if len(bad) == 1 else "entries are not day marks"
+                dropped.append(
+                    f"{len(bad):,} {what} in {DAYS} ({_shown(bad)}), so those days are emitted "
+                    f"again whole when fetched"
+                )
+        for key, effect in _DROPPED.items():
+            if key not in self._state:
+                continue
+            text = self._state[key]
+            instant = self._instant(key)
+            if instant is None:
+                problem = f"{key} {_shown(text)} is not an ISO 8601 date-time with an offset"
+            elif instant > now and key != TOTALS_FROM:  # a later totals_from owes nothing
+                problem = f"{key} {instant.isoformat()} lies in the future"
+            else:
+                continue
+            self._state.pop(key)
+            dropped.append(f"{problem}, so {effect}")
+        return dropped
+
     @property
     def has_bookmark(self) -> bool:
         """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
-        return bool(self._state.get("replication_key_value"))
+        return bool(self._state.get(BOOKMARK))
 
     @property
     def settled_at(self) -> datetime | None:
@@ -145,3 +214,76 @@ class MeterState(PartitionState):
     def paid(self) -> None:
         """The derived streams took what was owed."""
         self._set_instant(TOTALS_FROM, None)
+
+
+def _mark(text: object, entry: object) -> tuple[date, DayMark] | None:
+    """A ``days`` entry as a day and its mark (None: not a day mark)."""
+    if not isinstance(text, str) or not isinstance(entry, list) or len(entry) not in (2, 3):
+        return None
+    try:
+        day = date.fromisoformat(text)
+        hashed, missing = entry[0], int(entry[1])
+        stored = int(entry[2], 16) if len(entry) == 3 else None
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(hashed, str) or missing < 0 or (stored is not None and stored < 0):
+        return None
+    return day, DayMark(hashed, missing, stored)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``value`` as JSON text for a message, cut at ``limit`` characters."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else f"{text[: limit - 1]}\u2026"
+
+
+def check(state: object) -> None:
+    """Raise :class:`StateError` when the SDK could not read ``state`` (the tap's input state):
+    a shape it does not expect, or a bookmark that is not a date-time. Says where, what is
+    wrong, and how to repair it (:data:`REPAIR`)."""
+
+    def fail(where: str, problem: str) -> t.NoReturn:
+        raise unreadable(where, problem)
+
+    if not isinstance(state, dict):
+        fail("the state", f"is {_shown(state)}, not a JSON object")
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        fail('"bookmarks"', f"is {_shown(bookmarks)}, not an object of streams")
+    for stream, stream_state in bookmarks.items():
+        where = f"stream {stream}"
+        if not isinstance(stream_state, dict):
+            fail(f"the state of {where}", f"is {_shown(stream_state)}, not an object")
+        partitions = stream_state.get("partitions", [])
+        if not isinstance(partitions, list):
+            fail(f'"partitions" of {where}', f"is {_shown(partitions)}, not a list")
+        seen: list[object] = []
+        for number, partition in enumerate(partitions, start=1):
+            if not isinstance(partition, dict) or not isinstance(partition.get("context"), dict):
+                fail(
+                    f"partition {number} of {where}",
+                    f"is {_shown(partition)}, not an object with a context object",
+                )
+            context = partition["context"]
+            named = f"the partition {_shown(context)} of {where}"
+            if context in seen:
+                fail(named, "is there twice")
+            seen.append(context)
+            value = partition.get(BOOKMARK)
+            if value is not None and not _is_instant(value):
+                fail(named, f"has the bookmark ({BOOKMARK}) {_shown(value)}, not a date-time")
+
+
+def unreadable(where: str, problem: str) -> StateError:
+    """The error for a state the tap cannot read: ``where`` (in it) ``problem``, and the repair."""
+    return StateError(f"The tap cannot read its state: {where} {problem}. {REPAIR}.")
+
+
+def _is_instant(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

@@ -14,7 +14,7 @@ from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_wattivahti.client import TapStream, WattiVahtiStream
-from tap_wattivahti.meter_run import MIXED, MeterResult, MeterRun
+from tap_wattivahti.meter_run import DELETED_AT, MIXED, MeterResult, MeterRun
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import DayMark, record_fingerprint
 from tap_wattivahti.state import MeterState, PartitionState
@@ -30,7 +30,11 @@ KINDS = ("consumption", "production")
 
 
 def record_schema(quantity: str) -> dict[str, t.Any]:
-    """The JSON schema of a stream whose quantity is called ``quantity``."""
+    """The JSON schema of a stream whose quantity is called ``quantity``.
+
+    A record that says a period's record is gone (``_sdc_deleted_at`` set: docs/design.md,
+    "Records") has the key properties and nulls; every other record has every property.
+    """
     return th.PropertiesList(
         th.Property(
             "metering_point", th.StringType, required=True, description="Metering point code."
@@ -43,17 +47,31 @@ def record_schema(quantity: str) -> dict[str, t.Any]:
         ),
         th.Property(
             "resolution",
-            th.StringType,
+            th.CustomType({"type": ["string", "null"], "enum": [QUARTER_HOURLY, HOURLY, None]}),
             required=True,
-            allowed_values=[QUARTER_HOURLY, HOURLY],
-            description="Length of the period as the API names it.",
+            description="Length of the period as the API names it (null on a deletion record).",
         ),
-        th.Property(f"{quantity}_kwh", th.NumberType, required=True, description="Energy in kWh."),
+        th.Property(
+            f"{quantity}_kwh",
+            th.NumberType,
+            required=True,
+            nullable=True,
+            description="Energy in kWh (null on a deletion record).",
+        ),
         th.Property(
             f"{quantity}_wh",
             th.NumberType,
             required=True,
-            description="Energy in Wh (kWh times 1000).",
+            nullable=True,
+            description="Energy in Wh, kWh times 1000 (null on a deletion record).",
+        ),
+        th.Property(
+            DELETED_AT,
+            th.DateTimeType,
+            description=(
+                "Only on a deletion record: when the tap found that WattiVahti no longer has a "
+                "value for the period (the record at this timestamp is gone)."
+            ),
         ),
     ).to_dict()
 

@@ -6,6 +6,9 @@ the command with one paragraph (:func:`tap_wattivahti.errors.reported`).
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import signal
 import typing as t
 from functools import cached_property
@@ -19,6 +22,7 @@ from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticat
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.ledger import Ledger, in_order
 from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
+from tap_wattivahti.state import check, unreadable
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 
 if t.TYPE_CHECKING:
@@ -58,10 +62,14 @@ class TapWattiVahti(compat.TapStopHook):
         """Create the tap; unless config validation is off (discovery), check the settings now.
 
         Checking here, before any output, turns a bad metering point list, time zone or date
-        into one clear error instead of a failure in the middle of a sync; what is likely a
-        mistake but does not stop the sync (:func:`~tap_wattivahti.settings.config_warnings`) is
-        a WARNING, once per sync, not again in Meltano's discovery run.
+        into one clear error instead of a failure in the middle of a sync (a state the SDK
+        cannot read likewise: :func:`tap_wattivahti.state.check`); what is likely a mistake but
+        does not stop the sync (:func:`~tap_wattivahti.settings.config_warnings`) is a WARNING,
+        once per sync, not again in Meltano's discovery run.
         """
+        given = kwargs.get("state")
+        if given is not None and not isinstance(given, (dict, str, os.PathLike)):
+            check(given)  # e.g. a JSON list, which the SDK would take for a file name
         super().__init__(**kwargs)
         if kwargs.get("validate_config", True):
             _ = self.settings
@@ -76,6 +84,12 @@ class TapWattiVahti(compat.TapStopHook):
         """The SDK's reading of the --config files; their names are kept for the checks at start."""
         ctx.meta[CONFIG_FILES] = tuple(name for name in value if name != "ENV")
         return super().cb_config(ctx, param, value)
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Load the state after checking that the SDK can read it."""
+        check(state)
+        super().load_state(state)
 
     @override
     def on_stop(self, signum: int) -> t.NoReturn:
@@ -134,6 +148,20 @@ class TapWattiVahti(compat.TapStopHook):
         streams = self.streams
         selected = frozenset(name for name, stream in streams.items() if stream.selected)
         return Ledger(_inputs(streams), selected)
+
+    @classmethod
+    @override
+    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:
+        """The SDK's run of the command line, with a ``--state`` file that is not JSON reported
+        as one paragraph (the SDK would end with a traceback)."""
+        if state is not None:
+            text = state.read()
+            try:
+                json.loads(text)
+            except ValueError as exc:
+                raise unreadable("the --state file", f"is not JSON ({exc})") from None
+            state = io.StringIO(text)
+        super().invoke(state=state, **kwargs)
 
     @classmethod
     @override

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
@@ -36,12 +37,40 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class DayLabels:
+    """How the labels of a spring-forward day the window covers whole, with as many values as
+    the day has periods, were read: by label when they follow the clock, else by position."""
+
+    day: date
+    by_position: bool
+    #: The first and the last label that differ from the clock, with what the clock shows there.
+    shifted: tuple[tuple[str, str], tuple[str, str]] | None = None
+
+    def describe(self) -> str:
+        """The day and the variant, for the log."""
+        if self.shifted is None:
+            return (
+                f"{self.day} follows the clock (no value labelled in the hour the clocks skip): "
+                f"placed by label"
+            )
+        (first, first_clock), (last, last_clock) = self.shifted
+        return (
+            f"{self.day} is shifted (values labelled {first}{SPAN_DASH}{last} belong to "
+            f"{first_clock}{SPAN_DASH}{last_clock}, as if the winter offset had lasted longer): "
+            f"its labels contradict the day's grid but their count matches it, so its values "
+            f"were placed by position"
+        )
+
+
 @dataclass
 class Placement:
-    """The placed readings in UTC order (no two share an instant) and the rejected values."""
+    """The placed readings in UTC order (no two share an instant), the rejected values, and how
+    the spring-forward days' labels were read."""
 
     readings: list[Reading] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    spring_days: list[DayLabels] = field(default_factory=list)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -85,6 +114,7 @@ def place_values(
     zone: ZoneInfo,
     start: datetime,
     stop: datetime,
+    step: timedelta | None = None,
 ) -> Placement:
     """Place an answer's ``(time, quantity)`` pairs, in the API's order, at UTC instants.
 
@@ -92,11 +122,20 @@ def place_values(
     The n-th appearance of a naive time takes its n-th candidate instant. Rejected (with a reason
     naming the time): times in the spring gap, times seen more often than they occur, times
     outside the window, unparseable times, and an instant that is already taken.
+
+    With ``step`` (the answer's period), a local day the window covers whole whose labels
+    contradict its grid of ``step`` periods while their count matches it (WattiVahti's shifted
+    spring-day labels) is placed by position instead: :func:`by_position`.
     """
+    items = list(values)
     placement = Placement()
+    positions = by_position(items, zone, start, stop, step, placement) if step else {}
     seen: dict[datetime, int] = {}
-    taken: set[datetime] = set()
-    for text, quantity in values:
+    taken: set[datetime] = set(positions.values())
+    for index, (text, quantity) in enumerate(items):
+        if index in positions:
+            placement.readings.append(Reading(positions[index], quantity))
+            continue
         try:
             parsed = datetime.fromisoformat(text)
         except (TypeError, ValueError):
@@ -132,6 +171,62 @@ def place_values(
         placement.readings.append(Reading(instant, quantity))
     placement.readings.sort(key=lambda reading: reading.instant)
     return placement
+
+
+def by_position(
+    items: list[tuple[str, Decimal | None]],
+    zone: ZoneInfo,
+    start: datetime,
+    stop: datetime,
+    step: timedelta,
+    placement: Placement,
+) -> dict[int, datetime]:
+    """The instants of the values of each local day placed by position: index → instant.
+
+    A day qualifies when ``[start, stop)`` covers it whole, its values (those labelled with its
+    date, at multiples of ``step`` from midnight) are as many as its grid of ``step`` periods,
+    their labels rise strictly but differ from the clock's: the n-th value then takes the n-th
+    period. On a spring-forward day either reading is noted in ``placement.spring_days``.
+    """
+    days: dict[date, list[tuple[int, datetime]]] = {}
+    for index, (text, _) in enumerate(items):
+        try:
+            naive = datetime.fromisoformat(text)
+        except (TypeError, ValueError):
+            continue
+        if naive.tzinfo is None:
+            days.setdefault(naive.date(), []).append((index, naive))
+    positions: dict[int, datetime] = {}
+    for day, labelled in days.items():
+        day_start, day_stop = local_midnight(day, zone), local_midnight(day + timedelta(1), zone)
+        if not start <= day_start < day_stop <= stop:
+            continue
+        grid = [day_start + step * i for i in range((day_stop - day_start) // step)]
+        labels = [naive for _, naive in labelled]
+        clock = [instant.astimezone(zone).replace(tzinfo=None) for instant in grid]
+        spring = day_stop - day_start < timedelta(days=1)
+        if len(labels) != len(grid):
+            continue
+        if labels == clock:
+            if spring:
+                placement.spring_days.append(DayLabels(day, by_position=False))
+            continue
+        midnight = datetime(day.year, day.month, day.day)
+        aligned = all((label - midnight) % step == timedelta(0) for label in labels)
+        rising = all(a < b for a, b in pairwise(labels))
+        if not (aligned and rising):
+            continue
+        differ = [(a, b) for a, b in zip(labels, clock, strict=True) if a != b]
+        (first, first_clock), (last, last_clock) = differ[0], differ[-1]
+        shown = ((_hhmm(first), _hhmm(first_clock)), (_hhmm(last), _hhmm(last_clock)))
+        placement.spring_days.append(DayLabels(day, by_position=True, shifted=shown))
+        for (index, _), instant in zip(labelled, grid, strict=True):
+            positions[index] = instant
+    return positions
+
+
+def _hhmm(naive: datetime) -> str:
+    return naive.strftime("%H:%M")
 
 
 def plan_windows(

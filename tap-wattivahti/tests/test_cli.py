@@ -49,8 +49,14 @@ def test_discover_describes_the_streams_with_production_unselected(run_cli):
             continue
         assert top["table-key-properties"] == ["metering_point", "timestamp"]
         assert top["valid-replication-keys"] == ["timestamp"]
-        assert entry["schema"]["properties"][f"{name}_kwh"]["type"] == ["number"]
-        assert entry["schema"]["properties"][f"{name}_wh"]["type"] == ["number"]
+        # null only on a deletion record (docs/design.md, "Records")
+        assert entry["schema"]["properties"][f"{name}_kwh"]["type"] == ["number", "null"]
+        assert entry["schema"]["properties"][f"{name}_wh"]["type"] == ["number", "null"]
+        assert entry["schema"]["properties"]["_sdc_deleted_at"] == {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": entry["schema"]["properties"]["_sdc_deleted_at"]["description"],
+        }
         assert entry["schema"]["properties"]["timestamp"]["format"] == "date-time"
     daily = catalog["daily_totals"]["schema"]["properties"]
     assert set(daily) == {

@@ -59,6 +59,13 @@ def _simulator_lifetime() -> Iterator[None]:
     TOKEN_FOLDER.cleanup()
 
 
+# `_sdc_deleted_at` is in the schema but only on deletion records, which a first run never
+# emits (test_withdrawn.py checks them against the schema); the SDK's standard test warns
+# of a schema field no record has. Only that field is let through.
+@pytest.mark.filterwarnings(
+    r"ignore:Fields in transformed catalog but not in records. "
+    r"\(\{'_sdc_deleted_at'\}\)$:UserWarning"
+)
 class TestTapWattiVahti(StandardTests):
     """Standard tests, and the final state's content (which ``valid_final_state`` skips)."""
 

@@ -6,6 +6,8 @@ import logging
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
+
 from tests.simulator import (
     FALL_DAY_2025,
     SEED_METERING_POINT,
@@ -149,3 +151,56 @@ def test_unexpected_shapes_are_warned_by_time_and_never_merged(
     emitted = sum(Decimal(str(r["consumption_kwh"])) for r in records)
     api_sum = emitted + Decimal(str(moved["quantity"]))
     assert f"the API's sum is {api_sum} kWh, the values kept sum to {emitted} kWh" in sum_check
+
+
+@pytest.mark.parametrize("labels", ["clock", "shifted"])
+@pytest.mark.parametrize(
+    ("point", "day", "periods"),
+    [
+        pytest.param(MeteringPoint(SEED_METERING_POINT), date(2025, 3, 30), 92, id="15min"),
+        pytest.param(  # hourly, as in the 2023 answer a public client keeps as a fixture
+            MeteringPoint("7654321", switch_date=date(2030, 1, 1)), date(2023, 3, 26), 23, id="1h"
+        ),
+    ],
+)
+def test_spring_dst_day_lands_every_value_at_its_instant_whichever_way_it_is_labelled(
+    tap_config, run_tap, caplog, point, day, periods, labels
+):
+    begin, end = local_midnight_utc(day), local_midnight_utc(day + timedelta(days=1))
+    with Simulator([point], spring_labels=labels) as sim:
+        sim.available_until = end + timedelta(days=1)
+        config = tap_config(
+            sim, start_date=day.isoformat(), end_date=(day + timedelta(2)).isoformat()
+        )
+        with caplog.at_level(logging.INFO):
+            first = run_tap(config)
+        truth = sim.expected_points(point.code, begin, end + timedelta(days=1))
+        logged = list(caplog.records)
+        with caplog.at_level(logging.INFO):
+            again = run_tap({**config, "correction_interval_hours": 0}, state=first.state)
+    stored = {
+        datetime.fromisoformat(r["timestamp"]): (r["resolution"], int(r["consumption_wh"]))
+        for r in first.records()
+    }
+    assert stored == truth
+    assert len([i for i in stored if begin <= i < end]) == periods
+    spring, _ = first.records("daily_totals")
+    assert (spring["date"], spring["periods"], spring["missing_periods"]) == (
+        day.isoformat(),
+        periods,
+        0,
+    )
+    assert again.records() == again.records("daily_totals") == []  # no false hole asked again
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [choice] = [r.getMessage() for r in logged if f": {day} " in r.getMessage()]  # once
+    if labels == "clock":
+        assert choice.endswith(f"{day} follows the clock (no value labelled in the hour the "
+                               "clocks skip): placed by label.")  # fmt: skip
+    else:
+        step = "05:45" if periods == 92 else "05:00"
+        last = "06:45" if periods == 92 else "06:00"
+        assert (
+            f"{day} is shifted (values labelled 03:00\u2013{step} belong to 04:00\u2013{last}"
+            in choice
+        )
+        assert choice.endswith("placed by position.")

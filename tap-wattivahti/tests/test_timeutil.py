@@ -245,3 +245,54 @@ def spans(*ranges: tuple[datetime, int, timedelta]) -> list[Period]:
 )
 def test_missing_periods_collapse_into_local_spans(periods, described):
     assert [describe_span(span, HELSINKI) for span in collapse(periods)] == described
+
+
+# The hourly labels of a real 2023 spring-day answer a public client keeps as a fixture: a value
+# at the non-existent 03:00 and none at 06:00.
+SHIFTED_SPRING_2023 = [0, 1, 2, 3, 4, 5, *range(7, 24)]
+SPRING_2023_START = datetime(2023, 3, 25, 22, tzinfo=UTC)  # 2023-03-26 00:00 local
+SPRING_2023_STOP = datetime(2023, 3, 26, 21, tzinfo=UTC)  # 2023-03-27 00:00 local
+
+
+def spring_answer(hours: list[int]) -> list[tuple[str, Decimal]]:
+    return [(f"2023-03-26T{hour:02d}:00:00", q(str(hour))) for hour in hours]
+
+
+def test_a_spring_day_with_shifted_labels_and_a_full_count_is_placed_by_position():
+    sent = spring_answer(SHIFTED_SPRING_2023)
+    placement = place_values(sent, HELSINKI, SPRING_2023_START, SPRING_2023_STOP, HOUR)
+    assert placement.rejected == []
+    assert [r.instant for r in placement.readings] == [
+        SPRING_2023_START + HOUR * i for i in range(23)
+    ]
+    assert [r.quantity for r in placement.readings] == [quantity for _, quantity in sent]
+    [labels] = placement.spring_days
+    assert (labels.day, labels.by_position, labels.shifted) == (
+        date(2023, 3, 26), True, (("03:00", "04:00"), ("05:00", "06:00")),
+    )  # fmt: skip
+
+
+def test_a_spring_day_labelled_as_the_clock_is_placed_by_label_and_noted():
+    sent = spring_answer([0, 1, 2, *range(4, 24)])
+    placement = place_values(sent, HELSINKI, SPRING_2023_START, SPRING_2023_STOP, HOUR)
+    assert [r.instant for r in placement.readings] == [
+        SPRING_2023_START + HOUR * i for i in range(23)
+    ]
+    [labels] = placement.spring_days
+    assert (labels.by_position, labels.shifted) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("hours", "start"),
+    [
+        pytest.param([h for h in SHIFTED_SPRING_2023 if h != 12], SPRING_2023_START, id="count"),
+        pytest.param(SHIFTED_SPRING_2023, SPRING_2023_START + HOUR, id="window-cuts-the-day"),
+    ],
+)
+def test_shifted_labels_are_placed_by_label_unless_the_count_matches_a_whole_day(hours, start):
+    placement = place_values(spring_answer(hours), HELSINKI, start, SPRING_2023_STOP, HOUR)
+    assert placement.spring_days == []
+    gap = "lies in the spring-forward gap, a local time that does not exist"
+    assert ("2023-03-26T03:00:00", gap) in {(r.time, r.reason) for r in placement.rejected}
+    by_instant = {r.instant: r.quantity for r in placement.readings}
+    assert by_instant[datetime(2023, 3, 26, 1, tzinfo=UTC)] == q("4")  # 04:00 by its label
