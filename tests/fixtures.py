@@ -15,6 +15,7 @@ import pytest
 from tap_wattivahti.tap import TapWattiVahti
 
 from tests.meltano_project import MeltanoRunner, install, make_project
+from tests.price_simulators import EleringSimulator, EntsoeSimulator
 from tests.servers import (
     InfluxDB1,
     ServerUnavailableError,
@@ -88,6 +89,20 @@ def empty_victoria_metrics(victoria_metrics: VictoriaMetrics) -> VictoriaMetrics
 def simulator() -> Iterator[Simulator]:
     """A WattiVahti simulator on a free loopback port with the seed metering point."""
     with Simulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def elering() -> Iterator[EleringSimulator]:
+    """An Elering price API simulator on a free loopback port."""
+    with EleringSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def entsoe() -> Iterator[EntsoeSimulator]:
+    """An ENTSO-E Transparency Platform simulator on a free loopback port."""
+    with EntsoeSimulator() as sim:
         yield sim
 
 
