@@ -40,20 +40,20 @@ class PriceBook:
         if self.source is None:
             return {}
         wanted = [*self._wanted.pop(area, []), (start, stop)]
-        missing = _without(_merged(wanted), self._fetched[area])
+        missing = without(merged(wanted), self._fetched[area])
         for window in _windows(missing, self.source.max_span):
             self.requests += 1
             prices = self.source.fetch(area, *window)
             # A window may span what was fetched before: that stays as the run first saw it.
-            new = _without([window], self._fetched[area])
+            new = without([window], self._fetched[area])
             self._prices[area].update(
                 (p.start, p) for p in prices if any(a <= p.start < b for a, b in new)
             )
-            self._fetched[area] = _merged([*self._fetched[area], window])
+            self._fetched[area] = merged([*self._fetched[area], window])
         return {at: price for at, price in self._prices[area].items() if start <= at < stop}
 
 
-def _merged(spans: Iterable[Span]) -> list[Span]:
+def merged(spans: Iterable[Span]) -> list[Span]:
     """``spans`` as the fewest disjoint spans in time order (touching spans joined)."""
     merged: list[Span] = []
     for start, stop in sorted(s for s in spans if s[0] < s[1]):
@@ -64,7 +64,7 @@ def _merged(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-def _without(spans: list[Span], taken: list[Span]) -> list[Span]:
+def without(spans: list[Span], taken: list[Span]) -> list[Span]:
     """The parts of (merged) ``spans`` that no span of (merged) ``taken`` covers."""
     left: list[Span] = []
     for start, stop in spans:
