@@ -230,7 +230,10 @@ class Simulator(LoopbackService):
     the operator's corrected value, served and counted in the ground truth instead of the
     generated one). ``missing``, ``absent`` and ``corrections`` apply to every metering point and
     measurement type. ``edit_values`` (a function applied to each answer's ``tsv`` list after the
-    sum block was computed, to serve unexpected shapes).
+    sum block was computed, to serve unexpected shapes). ``access_tokens``: which successful
+    grants carry an ``access_token`` — ``"always"``, ``"resource"`` (only when the scope names an
+    API, as Azure AD B2C answers: a grant for ``offline_access openid profile`` alone gets an
+    ``id_token`` and a ``refresh_token`` but no access token) or ``"never"`` (a faulty answer).
 
     Values change after the fact, as operators' data do: a test fills a hole by removing
     its instant from ``missing`` or ``absent``, and corrects a value through ``corrections``.
@@ -247,6 +250,7 @@ class Simulator(LoopbackService):
         username: str = "user@example.com",
         password: str = "correct horse battery staple",
         available_until: datetime | None = None,
+        access_tokens: str = "always",
     ) -> None:
         points = metering_points or [MeteringPoint(SEED_METERING_POINT, spot=True)]
         self.metering_points: dict[str, MeteringPoint] = {mp.code: mp for mp in points}
@@ -257,6 +261,7 @@ class Simulator(LoopbackService):
         self.username = username
         self.password = password
         self.available_until = available_until
+        self.access_tokens = access_tokens
         self.missing: set[datetime] = set()
         self.absent: set[datetime] = set()
         self.corrections: dict[datetime, int] = {}
@@ -741,22 +746,23 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             raise _Answer(200, self._issue_tokens(params.get("scope", "")))
 
         def _issue_tokens(self, scope: str) -> dict[str, Any]:
-            access = "at-" + secrets.token_urlsafe(24)
-            refresh = sim.issue_refresh_token()
-            with sim._lock:
-                sim._access_tokens[access] = (time.time() + sim.access_token_lifetime, scope)
-            return {
-                "access_token": access,
+            answer: dict[str, Any] = {
                 "id_token": "id-" + secrets.token_urlsafe(12),
                 "token_type": "Bearer",
                 "not_before": int(time.time()),
                 "expires_in": sim.access_token_lifetime,
                 "expires_on": int(time.time()) + sim.access_token_lifetime,
-                "resource": "salpa",
-                "refresh_token": refresh,
+                "refresh_token": sim.issue_refresh_token(),
                 "refresh_token_expires_in": 86400 * 14,
                 "scope": scope,
             }
+            names_an_api = any("://" in part for part in scope.split())
+            if sim.access_tokens == "always" or (sim.access_tokens == "resource" and names_an_api):
+                access = "at-" + secrets.token_urlsafe(24)
+                with sim._lock:
+                    sim._access_tokens[access] = (time.time() + sim.access_token_lifetime, scope)
+                answer |= {"access_token": access, "resource": "salpa"}
+            return answer
 
         def _authorize(self, params: dict[str, str]) -> None:
             if params.get("client_id") != CLIENT_ID:

@@ -207,9 +207,13 @@ def _fsync_folder(folder: Path) -> None:
 
 @dataclass(frozen=True)
 class TokenAnswer:
-    """What a successful token grant returned (``refresh_token`` is None if it did not rotate)."""
+    """What a successful (HTTP 200) token grant returned.
 
-    access_token: str
+    ``refresh_token`` is None if it did not rotate; ``access_token`` is None when the answer has
+    none, as Azure AD B2C answers a grant whose scope names no resource (the login's code grant).
+    """
+
+    access_token: str | None
     refresh_token: str | None
     expires_in: float
 
@@ -248,8 +252,10 @@ def post_grant(
 
     ``what`` names the grant in messages. A session without automatic retries is used: a
     single-use refresh token must never be sent twice by a transport layer. With ``store``, a new
-    refresh token in the answer is written there before returning; each POST and that write are
-    one critical section (:func:`signals_deferred`).
+    refresh token in any HTTP 200 answer is written there before anything else of the answer is
+    judged (the one that was sent may be spent already); each POST and that write are one
+    critical section (:func:`signals_deferred`). Whether the answer must hold an access token is
+    the caller's to judge (:meth:`TokenAnswer.access_token`).
     """
     owned = session is None
     session = session or deadline_session()
@@ -352,16 +358,30 @@ def _post_once(
         raise TokenError(_refusal_message(response, what))
     try:
         body: Any = response.json()
-        access = body["access_token"]
-        expires_in = float(body.get("expires_in") or 3600)
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
         msg = (
-            f"The WattiVahti token endpoint answered the {what} with HTTP 200 but without a "
-            f"usable access token (the answer is not the expected JSON)."
+            f"The WattiVahti token endpoint answered the {what} with HTTP 200 but not with a "
+            f"JSON object ({excerpt(response.text)!r}), so no token could be read from it. If "
+            f"the next run reports an expired or already used token, run `{LOGIN_COMMAND}`."
         )
-        raise TokenError(msg) from exc
-    refresh = body.get("refresh_token") or None
-    return TokenAnswer(str(access), str(refresh) if refresh else None, expires_in)
+        raise TokenError(msg)
+    return TokenAnswer(_text(body, "access_token"), _text(body, "refresh_token"), _seconds(body))
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _seconds(body: dict[str, Any]) -> float:
+    """``expires_in`` (B2C sends a number; some servers a numeric string), else an hour."""
+    try:
+        seconds = float(body.get("expires_in") or 3600)
+    except (TypeError, ValueError):
+        return 3600.0
+    return min(seconds, 86400.0) if seconds > 0 else 3600.0
 
 
 def _unspent(form: dict[str, str]) -> str:
@@ -487,6 +507,19 @@ class WattiVahtiAuthenticator(AuthBase):
     def refresh(self) -> None:
         """Exchange the stored refresh token; the rotated one is on disk before we go on."""
         answer = rotate_refresh_token(self.store, self.endpoint, self.logger)
+        if answer.access_token is None:
+            stored = (
+                "The new refresh token in the answer was stored, so nothing is lost"
+                if answer.refresh_token
+                else "The answer held no new refresh token either; the stored one was kept"
+            )
+            msg = (
+                f"The WattiVahti token endpoint answered the refresh of the access token with "
+                f"HTTP 200 but without an access token. {stored}. Azure AD B2C leaves the access "
+                f"token out when the scope names no API: check that the scope setting includes "
+                f"the meter data API's scope ({self.endpoint.scope!r} is set)."
+            )
+            raise TokenError(msg)
         margin = min(60.0, answer.expires_in / 10)
         self._expires_at = time.monotonic() + answer.expires_in - margin
         self._access_token = answer.access_token

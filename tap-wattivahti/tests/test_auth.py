@@ -324,3 +324,34 @@ def test_a_failing_token_endpoint_says_so_and_the_token_stays_usable(
     assert [r.status for r in simulator.requests("token")] == [500]  # not retried blindly
     assert token_file.read_text().strip() == config["refresh_token"]
     assert len(run_tap(config).records()) == 96  # the next run
+
+
+def test_a_refresh_answer_without_an_access_token_keeps_the_rotated_token(
+    tap_config, run_cli, simulator, token_file
+):
+    """A 200 without ``access_token`` still rotated the token: the new one is stored first, the
+    run fails with one paragraph, and the next run works with the stored token."""
+    config = tap_config(**DAY)
+    simulator.access_tokens = "never"
+    failed = run_cli(config)
+    paragraph = failed.error_paragraph()
+    assert "without an access token" in paragraph
+    assert "The new refresh token in the answer was stored" in paragraph
+    assert "scope" in paragraph
+    stored = token_file.read_text().strip()
+    assert simulator.refresh_token_status(config["refresh_token"]) == "used"
+    assert simulator.valid_refresh_tokens() == [stored]  # the rotated one, not thrown away
+    assert not failed.records()
+
+    simulator.access_tokens = "always"
+    assert len(run_cli(config).records()) == 96
+    assert simulator.refresh_token_status(stored) == "used"
+
+
+def test_a_token_answer_that_is_not_json_says_so_and_names_the_login_command(
+    tap_config, run_cli, simulator
+):
+    simulator.inject(Fault("200", target="token", body="<html>maintenance</html>"))
+    paragraph = run_cli(tap_config(**DAY)).error_paragraph()
+    assert "HTTP 200 but not with a JSON object" in paragraph
+    assert "wattivahti-login" in paragraph

@@ -62,6 +62,24 @@ def test_login_writes_a_refresh_token_that_the_tap_then_uses(
     assert len(run_tap(config).records()) == 96
 
 
+@pytest.mark.parametrize("access_tokens", ["always", "resource"])
+def test_login_works_whether_or_not_the_code_grant_answers_an_access_token(
+    simulator, tmp_path, tap_config, run_tap, access_tokens
+):
+    """Azure AD B2C answers the login's code grant (scope ``offline_access openid profile``, no
+    API) with an id token and a refresh token but no access token: the login needs none."""
+    simulator.access_tokens = access_tokens
+    token_file = tmp_path / "refresh_token.txt"
+    done = run_login(simulator, "--token-file", str(token_file), password=simulator.password)
+    assert done.returncode == 0, done.stderr
+    stored = token_file.read_text().strip()
+    assert simulator.valid_refresh_tokens() == [stored]
+    config = tap_config(start_date="2025-06-10", end_date="2025-06-11")
+    config.pop("refresh_token")
+    config["refresh_token_file"] = str(token_file)
+    assert len(run_tap(config).records()) == 96
+
+
 def test_wrong_password_fails_clearly_and_writes_nothing(simulator, tmp_path):
     token_file = tmp_path / "refresh_token.txt"
     done = run_login(simulator, "--token-file", str(token_file), password="hunter2")
