@@ -150,13 +150,14 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def meltano(
     meltano_project: Path,
     simulator: Simulator,
+    elering: EleringSimulator,
     influxdb1: InfluxDB1,
     influx_database: str,
     tmp_path: Path,
 ) -> MeltanoRunner:
     """`meltano` in the installed project, configured through environment variables the way a
-    user configures it: the simulator as WattiVahti, the session's InfluxDB 1.x (a fresh
-    database), and a state database and refresh-token file of this test's own."""
+    user configures it: the simulators as WattiVahti and Elering, the session's InfluxDB 1.x (a
+    fresh database), and a state database and refresh-token file of this test's own."""
     token_file = tmp_path / "refresh_token.txt"
     token_file.write_text(simulator.issue_refresh_token() + "\n", encoding="utf-8")
     return MeltanoRunner(
@@ -167,6 +168,7 @@ def meltano(
             "REFRESH_TOKEN_FILE": str(token_file),
             "TAP_WATTIVAHTI_API_URL": simulator.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": simulator.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering.url,
             "INFLUXDB_URL": influxdb1.url,
             "TARGET_INFLUXDB_API_VERSION": "v1",
             "TARGET_INFLUXDB_DATABASE": influx_database,

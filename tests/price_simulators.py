@@ -184,6 +184,7 @@ class PriceSimulator(LoopbackService):
 
     def periods(self, start: datetime, stop: datetime) -> list[datetime]:
         """Every period start of the market in ``[start, stop)`` (UTC, from a whole quarter)."""
+        start, stop = start.astimezone(UTC), stop.astimezone(UTC)  # UTC steps, DST or not
         instant = start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
         starts: list[datetime] = []
         while instant < stop:

@@ -22,8 +22,9 @@ from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
 
 from tests.fixtures import catalog_selecting
-from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
+from tests.grafana import TimeRange, interpolate, interval, panel_time_range, to_rows, transform
 from tests.hub import project_plugin
+from tests.price_simulators import EleringSimulator
 from tests.servers import REPO_ROOT, InfluxDB1
 from tests.simulator import (
     CONSUMPTION,
@@ -47,6 +48,7 @@ FALL_DAY = date(2025, 10, 26)
 HOLE_DAY = date(2025, 10, 14)
 HOLE = [local_midnight_utc(HOLE_DAY) + timedelta(hours=13, minutes=m) for m in (15, 30)]
 KINDS = {"Consumption": CONSUMPTION, "Production": PRODUCTION}
+PRICE_PANEL = "Spot price today and tomorrow (c/kWh, VAT excluded)"
 TESTED_PANELS = {
     "Consumption and production per quarter hour (kWh)",
     "Per hour (kWh)",
@@ -54,6 +56,7 @@ TESTED_PANELS = {
     "Per month, Finnish time (kWh)",
     "Daily totals",
     "Incomplete days",
+    PRICE_PANEL,
 }
 
 
@@ -68,8 +71,11 @@ def panel(title: str) -> dict[str, Any]:
 class Synced:
     """The simulator's data in a database of the session's InfluxDB 1.x."""
 
-    def __init__(self, sim: Simulator, influx: InfluxDB1, database: str) -> None:
+    def __init__(
+        self, sim: Simulator, elering: EleringSimulator, influx: InfluxDB1, database: str
+    ) -> None:
         self.sim = sim
+        self.elering = elering
         self.influx = influx
         self.database = database
 
@@ -95,19 +101,21 @@ class Synced:
 
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
-    """One sync: two metering points (the seed one also produces), consumption, production and
-    daily totals, 2025-09-29 to 2025-11-02 local time, with a hole on 2025-10-14."""
+    """One sync: two metering points (the seed one also produces), consumption, production,
+    daily totals and spot prices, 2025-09-29 to 2025-11-02 local time, with a hole on
+    2025-10-14."""
     points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
     start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
-    streams = {"consumption", "production", "daily_totals"}
+    streams = {"consumption", "production", "daily_totals", "spot_prices"}
     database = "dashboards"
     influxdb1.create_database(database)
-    with Simulator(points, available_until=stop) as sim:
+    with Simulator(points, available_until=stop) as sim, EleringSimulator() as elering:
         sim.missing.update(HOLE)
         config = sim.tap_config(
             refresh_token_file=str(tmp_path_factory.mktemp("dash") / "token.txt"),
             start_date=start.isoformat(),
             end_date=stop.isoformat(),
+            elering_url=elering.url,
         )
         singer = io.StringIO()
         with redirect_stdout(singer):
@@ -118,7 +126,7 @@ def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> It
         singer.seek(0)
         with redirect_stdout(io.StringIO()):
             TargetInfluxDB(config=target_config, parse_env_config=False).listen(singer)
-        yield Synced(sim, influxdb1, database)
+        yield Synced(sim, elering, influxdb1, database)
     influxdb1.drop_database(database)
 
 
@@ -262,3 +270,29 @@ def test_daily_totals_and_incomplete_days_panels(synced):
             row["complete"],
         )
     assert listed == dict.fromkeys(rows, (HOLE_DAY.isoformat(), 94, 2, 96, False))
+
+
+@pytest.mark.parametrize(
+    ("now", "hours", "quarters"),
+    [
+        # The fall DST day is tomorrow: 96 quarter hours today, 100 tomorrow.
+        (datetime(2025, 10, 25, 12, tzinfo=HELSINKI), 0, 96 + 100),
+        # The day before the 15-minute go-live: hourly today, and tomorrow's first Finnish hour.
+        (datetime(2025, 9, 30, 9, tzinfo=HELSINKI), 24 + 1, 92),
+    ],
+)
+def test_price_panel_shows_today_and_tomorrow_in_cents_without_vat(synced, now, hours, quarters):
+    shown = panel(PRICE_PANEL)
+    assert shown["fieldConfig"]["defaults"]["unit"] == "suffix: c/kWh"
+    assert "WITHOUT VAT" in shown["description"]
+    days = panel_time_range(shown, now, HELSINKI)
+    today = now.astimezone(HELSINKI).date()
+    assert days == TimeRange.days(today, 2)  # whatever the dashboard's own range is
+    [target] = shown["targets"]
+    [series] = synced.influx.query(interpolate(target["query"], shown, days, {}), synced.database)
+    assert series["tags"] == {"area": "FI"}
+    cents = by_time([series])
+    truth = synced.elering.truth("FI", days.start, days.end)
+    assert cents == pytest.approx({i: float(p.eur_mwh) / 10 for i, p in truth.items()})
+    resolutions = [p.resolution for p in truth.values()]
+    assert (resolutions.count("PT1H"), resolutions.count("PT15MIN")) == (hours, quarters)

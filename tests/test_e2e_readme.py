@@ -41,7 +41,7 @@ def dotenv_project(meltano_project: Path, tmp_path: Path) -> Path:
 
 
 def test_an_earlier_scripts_env_file_drives_the_pipeline_into_a_v2_server(
-    dotenv_project, simulator, empty_victoria_metrics, tmp_path
+    dotenv_project, simulator, elering, empty_victoria_metrics, tmp_path
 ):
     """`cp .env.example .env`, filled in as the earlier script's users have it (InfluxDB 2.x
     variables; VictoriaMetrics stands in for InfluxDB 2.x's /api/v2/write)."""
@@ -64,6 +64,7 @@ def test_an_earlier_scripts_env_file_drives_the_pipeline_into_a_v2_server(
             "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
             "TAP_WATTIVAHTI_API_URL": simulator.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": simulator.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering.url,
             **window(date(2025, 6, 1), date(2025, 6, 2)),
         },
     )

@@ -17,10 +17,17 @@ A ``daily_totals`` partition::
      "replication_key": "day_start", "replication_key_value": "2025-06-12T21:00:00+00:00",
      "days": {"2025-06-12": ["5e6f708192a3b4c5", 0]}}
 
+A ``spot_prices`` partition::
+
+    {"context": {"area": "FI"},
+     "replication_key": "timestamp", "replication_key_value": "2025-11-21T21:45:00+00:00",
+     "owed": [["2025-11-16T11:00:00+00:00", "2025-11-16T13:00:00+00:00"]]}
+
 ``days`` holds a mark per local day a later run may fetch again: a fingerprint of what was
 emitted for the day and how many of its periods were missing. What the other keys mean, and when
-they are written: docs/design.md, "The settlement window". A key that is absent or does not
-parse (state of an earlier version, a hand edit) reads as unknown.
+they are written: docs/design.md, "The settlement window" (``owed``, the spans whose prices did
+not arrive: "Spot prices"). A key that is absent or does not parse (state of an earlier version,
+a hand edit) reads as unknown.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ QUARTERS_FROM = "quarters_from"
 HOURLY_UNTIL = "hourly_until"
 HOURS_UNTIL = "hours_until"
 TOTALS_FROM = "totals_from"
+OWED = "owed"
 
 
 class PartitionState:
@@ -80,6 +88,11 @@ class PartitionState:
                 stored.pop(day.isoformat(), None)
         return dropped
 
+    @property
+    def has_bookmark(self) -> bool:
+        """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
+        return bool(self._state.get("replication_key_value"))
+
     def _instant(self, key: str) -> datetime | None:
         text = self._state.get(key)
         if not isinstance(text, str):
@@ -99,11 +112,6 @@ class PartitionState:
 
 class MeterState(PartitionState):
     """The state of one metering point's ``consumption`` or ``production`` partition."""
-
-    @property
-    def has_bookmark(self) -> bool:
-        """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
-        return bool(self._state.get("replication_key_value"))
 
     @property
     def settled_at(self) -> datetime | None:
@@ -145,3 +153,29 @@ class MeterState(PartitionState):
     def paid(self) -> None:
         """The derived streams took what was owed."""
         self._set_instant(TOTALS_FROM, None)
+
+
+class PriceState(PartitionState):
+    """The state of one area's ``spot_prices`` partition."""
+
+    @property
+    def owed(self) -> list[tuple[datetime, datetime]]:
+        """The spans (UTC, ``[start, stop)``) whose prices did not arrive, in time order; entries
+        that do not parse are ignored."""
+        spans = []
+        stored = self._state.get(OWED)
+        for entry in stored if isinstance(stored, list) else []:
+            try:
+                start, stop = (datetime.fromisoformat(text) for text in entry)
+            except (TypeError, ValueError):
+                continue
+            if start.tzinfo is not None and stop.tzinfo is not None and start < stop:
+                spans.append((start, stop))
+        return sorted(spans)
+
+    @owed.setter
+    def owed(self, spans: list[tuple[datetime, datetime]]) -> None:
+        if spans:
+            self._state[OWED] = [[start.isoformat(), stop.isoformat()] for start, stop in spans]
+        else:
+            self._state.pop(OWED, None)

@@ -1,24 +1,18 @@
-"""One run of the ``spot_prices`` stream for one area: its range, its records, and the prices the
-source did not have, named and kept to ask again. Rules: docs/design.md#spot-prices.
+"""One area's run of the ``spot_prices`` stream: its range, its records, and the prices the
+source did not have, named and kept to ask again (docs/design.md, "Spot prices").
 
-The partition's state, whose shape this module owns (the SDK keeps the bookmark)::
-
-    {"context": {"area": "FI"},
-     "replication_key": "timestamp", "replication_key_value": "2025-11-21T21:45:00+00:00",
-     "owed": [["2025-11-16T11:00:00+00:00", "2025-11-16T13:00:00+00:00"]]}
-
-``owed`` holds the spans (UTC, ``[start, stop)``) before the bookmark that had no price when they
-were asked: every run asks them again while they are inside the settlement window, and emits
-what has arrived. A state without it has nothing owed.
+:class:`PriceRun` tells the run's price book what it will ask (:meth:`PriceRun.want`, before any
+stream asks, so one request serves every stream), then asks and emits
+(:meth:`PriceRun.records`). The stream class only feeds it the SDK's bookmark and state and
+passes its records on; the state's shape is :class:`~tap_wattivahti.state.PriceState`'s.
 """
 
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tap_wattivahti.prices.base import QUARTER_HOURS_FROM, Price
+from tap_wattivahti.prices.base import QUARTER_HOURS_FROM
 from tap_wattivahti.prices.book import Span, merged, without
 from tap_wattivahti.timeutil import (
     HOUR,
@@ -28,144 +22,158 @@ from tap_wattivahti.timeutil import (
     collapse,
     describe_span,
     local_midnight,
+    local_text,
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    import logging
+    from collections.abc import Iterator
+    from zoneinfo import ZoneInfo
 
+    from tap_wattivahti.prices.base import Price
     from tap_wattivahti.prices.book import PriceBook
     from tap_wattivahti.settings import Settings
+    from tap_wattivahti.state import PriceState
 
-OWED = "owed"
 _MAX_SPANS = 12
+_EVER = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass
 class PriceRun:
-    """What one area's run asks for, and what it found."""
+    """One area's run of ``spot_prices``: from after the bookmark to the end of tomorrow (local),
+    and the spans still owed inside the settlement window."""
 
-    area: str
-    #: The first period start to emit (after the bookmark) and the end of tomorrow (local).
-    start: datetime
-    stop: datetime
-    #: Spans asked again: owed by earlier runs, inside the settlement window.
-    owed: list[Span]
-    #: Spans owed by earlier runs that left the settlement window: named once, never asked again.
-    given_up: list[Span]
-    now: datetime
-    #: Whether missing prices are kept to ask again (``correction_days`` > 0).
-    keeps_owed: bool
-    #: Filled by :meth:`collect`: records to emit (time order), the past periods without a price,
-    #: and the spans owed after this run.
-    records: list[dict[str, t.Any]] = field(default_factory=list)
-    missing: list[Period] = field(default_factory=list)
-    owed_after: list[Span] = field(default_factory=list)
-
-    @classmethod
-    def plan(
-        cls,
+    def __init__(
+        self,
+        *,
         settings: Settings,
-        state: MutableMapping[str, t.Any],
+        state: PriceState,
         bookmark: datetime | None,
         now: datetime,
-    ) -> PriceRun:
-        """The run of ``settings``' area with partition ``state`` and ``bookmark`` at ``now``."""
+        logger: logging.Logger,
+    ) -> None:
+        """Plan the run: ``bookmark`` is the SDK's, ``state`` the partition's."""
+        self.settings = settings
+        self.area = settings.prices.area
+        self.state = state
+        self.now = now
+        self.logger = logger
         zone = settings.zone
         today = now.astimezone(zone).date()
-        stop = local_midnight(today + timedelta(days=2), zone)
+        self.stop = local_midnight(today + timedelta(days=2), zone)
         if settings.end_date is not None:
-            stop = min(stop, settings.end_date)
+            self.stop = min(self.stop, settings.end_date)
         if bookmark is not None:
-            start = bookmark + QUARTER  # the next period (an hour's next one starts later still)
+            self.start, origin = bookmark + QUARTER, "after the bookmark"
         elif settings.start_date is not None:
-            start = settings.start_date
+            self.start, origin = settings.start_date, "start_date (no bookmark)"
         else:
-            start = local_midnight(today - timedelta(days=settings.initial_sync_days), zone)
-        window = local_midnight(today - timedelta(days=settings.correction_days), zone)
-        owed = read_owed(state)
-        inside = without(owed, [(datetime.min.replace(tzinfo=UTC), window)])
-        return cls(
-            area=settings.prices.area,
-            start=start,
-            stop=stop,
-            owed=inside if settings.correction_days else [],
-            given_up=without(owed, inside) if settings.correction_days else owed,
-            now=now,
-            keeps_owed=settings.correction_days > 0,
+            days = settings.initial_sync_days
+            self.start = local_midnight(today - timedelta(days=days), zone)
+            origin = f"{days} days ago (no bookmark, no start_date)"
+        owed = state.owed
+        # The settlement window, as for meter data: correction_days before the bookmark's day.
+        newest_day = (bookmark or now).astimezone(zone).date()
+        window = local_midnight(newest_day - timedelta(days=settings.correction_days), zone)
+        #: Owed spans asked again (inside the settlement window), and those that left it.
+        self.owed = without(owed, [(_EVER, window)]) if settings.correction_days else []
+        self.given_up = without(owed, self.owed)
+        self.logger.info(
+            "Spot prices %s (%s): from %s (%s) to %s (the end of tomorrow)%s.",
+            self.area,
+            settings.prices.source,
+            local_text(self.start, zone),
+            origin,
+            local_text(self.stop, zone),
+            f", and {len(self.owed)} span(s) still owed" if self.owed else "",
         )
+
+    @property
+    def spans(self) -> list[Span]:
+        """What this run asks for."""
+        return merged([*self.owed, (self.start, self.stop)])
 
     def want(self, book: PriceBook) -> None:
         """Tell ``book`` what this run will ask (no request)."""
-        for start, stop in [*self.owed, (self.start, self.stop)]:
+        for start, stop in self.spans:
             book.want(self.area, start, stop)
 
-    def collect(self, book: PriceBook, source: str) -> None:
-        """Ask ``book`` and work out the records (``source`` names their source), the missing
-        past periods and what stays owed."""
-        asked = merged([*self.owed, (self.start, self.stop)])
+    def records(self, book: PriceBook) -> Iterator[dict[str, t.Any]]:
+        """The prices the source has for this run's spans, in time order; the state then owes
+        the periods the bookmark passes without a price, and a WARNING names the past ones."""
         prices: dict[datetime, Price] = {}
-        for start, stop in asked:
+        for start, stop in self.spans:
             prices.update(book.prices(self.area, start, stop))
-        ahead = [p.start for p in prices.values() if self.start <= p.start < self.stop]
-        newest = max(ahead, default=None)
         covered = {p.start + QUARTER * i for p in prices.values() for i in range(_quarters(p))}
-        gaps = [
-            period
-            for start, stop in asked
-            for period in market_grid(start, stop)
-            if period.start not in covered
+        gaps = [p for span in self.spans for p in market_grid(*span) if p.start not in covered]
+        newest = max((at for at in prices if at >= self.start), default=None)
+        # The bookmark passes the gaps before the newest price: those are owed, and so are the
+        # owed spans still without a price. Later gaps are asked again from the bookmark.
+        owed = [
+            (p.start, p.stop)
+            for p in gaps
+            if (newest is not None and p.start < newest)
+            or any(a <= p.start < b for a, b in self.owed)
         ]
-        self.missing = [p for p in gaps if p.start < self.now]
-        # Gaps before the newest price are passed by the bookmark: they are owed, as are the
-        # earlier runs' owed spans still without a price. Later gaps are asked from the bookmark.
-        owed = [p for p in gaps if newest is not None and p.start < newest]
-        owed += [p for p in gaps if any(a <= p.start < b for a, b in self.owed)]
-        self.owed_after = merged((p.start, p.stop) for p in owed) if self.keeps_owed else []
-        self.records = [
-            {
+        owed_after = merged(owed) if self.settings.correction_days else []
+        # Until the records are out, what was owed stays owed (a stopped run loses nothing).
+        self.state.owed = merged([*self.owed, *owed_after])
+        source = self.settings.prices.source
+        for price in sorted(prices.values(), key=lambda p: p.start):
+            yield {
                 "area": self.area,
                 "timestamp": price.start.isoformat(),
                 "resolution": price.resolution,
                 "price_eur_mwh": float(price.eur_mwh),
                 "source": source,
             }
-            for price in sorted(prices.values(), key=lambda p: p.start)
-        ]
+        self.state.owed = owed_after
+        self._report([p for p in gaps if p.start < self.now], newest, prices)
 
-    def describe_missing(self, settings: Settings) -> str | None:
-        """The one WARNING of the run about prices the source does not have, if any."""
-        zone = settings.zone
+    def _report(
+        self, missing: list[Period], newest: datetime | None, prices: dict[datetime, Price]
+    ) -> None:
+        """One WARNING for the past periods without a price (and spans given up), one INFO for
+        where the prices end."""
+        zone = self.settings.zone
+        days = self.settings.correction_days
         parts: list[str] = []
-        if self.missing:
-            spans = collapse(self.missing)
-            named = [describe_span(span, zone) for span in spans[:_MAX_SPANS]]
-            if len(spans) > _MAX_SPANS:
-                rest = spans[_MAX_SPANS:]
-                named.append(f"and {len(rest)} more span(s) of {sum(map(len, rest))} period(s)")
+        if missing:
             again = (
-                f"they are asked again on later runs while inside the settlement window "
-                f"(correction_days = {settings.correction_days})"
-                if settings.correction_days
+                f"they are asked again by every run while inside the settlement window "
+                f"(correction_days = {days})"
+                if days
                 else "they are not asked again (correction_days = 0)"
             )
             parts.append(
-                f"Spot prices {self.area} ({settings.prices.source}): {len(self.missing)} "
-                f"past period(s) have no price at the source: {', '.join(named)}. No record "
-                f"was emitted for them (never a 0); {again}."
+                f"Spot prices {self.area} ({self.settings.prices.source}): {len(missing)} past "
+                f"period(s) have no price at the source: {_named(missing, zone)}. No record was "
+                f"emitted for them (never a 0); {again}."
             )
         if self.given_up:
-            named = [describe_span(_periods(span), zone) for span in self.given_up[:_MAX_SPANS]]
+            periods = [p for span in self.given_up for p in market_grid(*span)]
             parts.append(
-                f"Spot prices {self.area}: {', '.join(named)} left the settlement window "
+                f"Spot prices {self.area}: {_named(periods, zone)} left the settlement window "
                 f"without a price and will not be asked again."
             )
-        return " ".join(parts) or None
+        if parts:
+            self.logger.warning(" ".join(parts))
+        last = max(prices.values(), key=lambda p: p.start, default=None) if newest else None
+        if last is not None and last.stop < self.stop:
+            self.logger.info(
+                "Spot prices %s: the source has prices up to %s; the rest, to %s, is asked "
+                "again by the next run (the next day's prices appear around 14:00 CET).",
+                self.area,
+                local_text(last.stop, zone),
+                local_text(self.stop, zone),
+            )
 
 
 def market_grid(start: datetime, stop: datetime) -> list[Period]:
     """The market's periods starting in ``[start, stop)``: hours before the 15-minute go-live,
     quarter hours from it."""
     periods: list[Period] = []
+    start, stop = start.astimezone(UTC), stop.astimezone(UTC)  # steps in UTC, DST or not
     instant = start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
     if instant < start:
         instant += QUARTER
@@ -181,25 +189,14 @@ def market_grid(start: datetime, stop: datetime) -> list[Period]:
     return periods
 
 
-def read_owed(state: MutableMapping[str, t.Any]) -> list[Span]:
-    """The owed spans of a partition's state (none in an older state)."""
-    return merged(
-        (datetime.fromisoformat(start), datetime.fromisoformat(stop))
-        for start, stop in state.get(OWED, [])
-    )
-
-
-def write_owed(state: MutableMapping[str, t.Any], spans: list[Span]) -> None:
-    """Keep ``spans`` as the partition's owed spans (the key goes when nothing is owed)."""
-    if spans:
-        state[OWED] = [[start.isoformat(), stop.isoformat()] for start, stop in merged(spans)]
-    else:
-        state.pop(OWED, None)
+def _named(periods: list[Period], zone: ZoneInfo) -> str:
+    spans = collapse(periods)
+    named = [describe_span(span, zone) for span in spans[:_MAX_SPANS]]
+    if len(spans) > _MAX_SPANS:
+        rest = spans[_MAX_SPANS:]
+        named.append(f"and {len(rest)} more span(s) of {sum(map(len, rest))} period(s)")
+    return ", ".join(named)
 
 
 def _quarters(price: Price) -> int:
-    return int((price.stop - price.start) / QUARTER)
-
-
-def _periods(span: Span) -> list[Period]:
-    return market_grid(*span)
+    return (price.stop - price.start) // QUARTER
