@@ -325,7 +325,7 @@ def test_a_backfill_asks_in_windows_of_the_sources_longest_span(market):
     assert spans[0][0] == start
     assert spans[-1][1] == stop
     assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
-    longest = timedelta(days=365 if isinstance(market, EntsoeSimulator) else 31)
+    longest = timedelta(days=365) if isinstance(market, EntsoeSimulator) else timedelta(31, 3600)
     assert all(stop - start <= longest for start, stop in spans)
     assert book.requests == len(spans) == -(-(stop - start) // longest)
     assert prices == _as_prices(market.truth("FI", start, stop))

@@ -118,22 +118,63 @@ def test_a_hole_is_named_never_zero_asked_again_and_emitted_when_it_arrives(
     )
 
 
-def test_an_owed_span_that_leaves_the_settlement_window_is_named_once_more(
+def test_an_owed_span_is_asked_until_it_leaves_the_settlement_window(
     priced, run_tap, elering, caplog
 ):
-    hole = local_midnight(date(2025, 10, 14), HELSINKI) + timedelta(hours=3)
-    elering.missing = {hole}
+    # correction_days 2: the window of a run that ends on 2025-10-19 begins on 2025-10-17.
+    old, hole = (local_midnight(date(2025, 10, d), HELSINKI) + timedelta(hours=3) for d in (16, 18))
+    elering.missing = {old, hole}
     config, catalog = priced(correction_days=2, **OCTOBER)
-    first = run_tap(config, catalog=catalog)
-    assert partition(first)["owed"] == [[hole.isoformat(), (hole + QUARTER).isoformat()]]
-    caplog.clear()
     with caplog.at_level(logging.INFO):
-        second = run_tap({**config, "end_date": "2025-10-21"}, state=first.state, catalog=catalog)
+        first = run_tap(config, catalog=catalog)
     [warning] = warnings(caplog)
-    assert warning == (
-        "Spot prices FI: 2025-10-14 03:00\u201303:15 (1 quarter hour) left the settlement window "
-        "without a price and will not be asked again."
+    assert "2025-10-16 03:00\u201303:15 (1 quarter hour), 2025-10-18 03:00" in warning
+    assert warning.endswith(
+        "those from 2025-10-17T00:00:00+03:00 on are asked again by every run while inside the "
+        "settlement window (correction_days = 2), earlier ones are not."
     )
+    assert partition(first)["owed"] == [[hole.isoformat(), (hole + QUARTER).isoformat()]]
+
+    # Three days on: asked once more (still missing, named), then it leaves the window.
+    elering.clear_log()
+    caplog.clear()
+    later = {**config, "end_date": "2025-10-23"}
+    with caplog.at_level(logging.INFO):
+        second = run_tap(later, state=first.state, catalog=catalog)
+    [request] = elering.requests()
+    assert request.params["start"] == hole.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    [warning] = warnings(caplog)
+    assert "1 past period(s) have no price at the source: 2025-10-18 03:00" in warning
+    assert warning.endswith("earlier ones are not.")
+    assert "owed" not in partition(second)
+    assert len(second.records("spot_prices")) == 3 * 96
+
+    # A state that still owes a span now outside the window (correction_days lowered): named once.
+    caplog.clear()
+    owing = {**partition(second), "owed": [[old.isoformat(), (old + QUARTER).isoformat()]]}
+    state = {"bookmarks": {"spot_prices": {"partitions": [owing]}}}
+    with caplog.at_level(logging.INFO):
+        third = run_tap(later, state=state, catalog=catalog)
+    assert warnings(caplog) == [
+        "Spot prices FI: 2025-10-16 03:00\u201303:15 (1 quarter hour) left the settlement window "
+        "without a price and will not be asked again."
+    ]
+    assert third.records("spot_prices") == []
+    assert "owed" not in partition(third)
+
+
+def test_a_run_that_fills_only_older_periods_leaves_the_bookmark_where_it_was(
+    priced, run_tap, elering
+):
+    hole = local_midnight(date(2025, 10, 18), HELSINKI) + timedelta(hours=7)
+    elering.missing = {hole}
+    config, catalog = priced(**OCTOBER)
+    first = run_tap(config, catalog=catalog)
+    bookmark = partition(first)["replication_key_value"]
+    elering.missing.clear()
+    second = run_tap(config, state=first.state, catalog=catalog)  # nothing newer to emit
+    assert [r["timestamp"] for r in second.records("spot_prices")] == [hole.isoformat(), bookmark]
+    assert partition(second)["replication_key_value"] == bookmark
     assert "owed" not in partition(second)
 
 

@@ -43,7 +43,8 @@ class EleringSource:
     """Elering's public price API: Nord Pool day-ahead prices of FI, EE, LV and LT."""
 
     name: t.ClassVar[str] = "elering"
-    max_span: t.ClassVar[timedelta] = timedelta(days=31)
+    #: A month: the longest local calendar month is 31 days and the hour the autumn DST adds.
+    max_span: t.ClassVar[timedelta] = timedelta(days=31, hours=1)
     areas: t.ClassVar[tuple[str, ...]] = ("FI", "EE", "LV", "LT")
 
     def __init__(self, url: str, http: Http) -> None:

@@ -72,11 +72,9 @@ class PriceRun:
             self.start = local_midnight(today - timedelta(days=days), zone)
             origin = f"{days} days ago (no bookmark, no start_date)"
         owed = state.owed
-        # The settlement window, as for meter data: correction_days before the bookmark's day.
-        newest_day = (bookmark or now).astimezone(zone).date()
-        window = local_midnight(newest_day - timedelta(days=settings.correction_days), zone)
+        self.bookmark = bookmark
         #: Owed spans asked again (inside the settlement window), and those that left it.
-        self.owed = without(owed, [(_EVER, window)]) if settings.correction_days else []
+        self.owed = self._inside_window(owed, bookmark or now)
         self.given_up = without(owed, self.owed)
         self.logger.info(
             "Spot prices %s (%s): from %s (%s) to %s (the end of tomorrow)%s.",
@@ -88,21 +86,40 @@ class PriceRun:
             f", and {len(self.owed)} span(s) still owed" if self.owed else "",
         )
 
+    def window_start(self, newest: datetime) -> datetime:
+        """Where the settlement window begins, as for meter data: ``correction_days`` local days
+        before the day of ``newest`` (the bookmark)."""
+        zone = self.settings.zone
+        day = newest.astimezone(zone).date()
+        return local_midnight(day - timedelta(days=self.settings.correction_days), zone)
+
+    def _inside_window(self, spans: list[Span], newest: datetime) -> list[Span]:
+        if not self.settings.correction_days:
+            return []
+        return without(merged(spans), [(_EVER, self.window_start(newest))])
+
     @property
     def spans(self) -> list[Span]:
-        """What this run asks for."""
+        """The periods this run is for: the owed spans and from after the bookmark on."""
         return merged([*self.owed, (self.start, self.stop)])
+
+    @property
+    def asked(self) -> list[Span]:
+        """What this run asks for: its spans, and the bookmark's own period (to repeat it last
+        when only older, owed prices are emitted, so the bookmark stays where it was)."""
+        own = [(self.bookmark, self.start)] if self.bookmark is not None else []
+        return merged([*self.spans, *own])
 
     def want(self, book: PriceBook) -> None:
         """Tell ``book`` what this run will ask (no request)."""
-        for start, stop in self.spans:
+        for start, stop in self.asked:
             book.want(self.area, start, stop)
 
     def records(self, book: PriceBook) -> Iterator[dict[str, t.Any]]:
         """The prices the source has for this run's spans, in time order; the state then owes
         the periods the bookmark passes without a price, and a WARNING names the past ones."""
         prices: dict[datetime, Price] = {}
-        for start, stop in self.spans:
+        for start, stop in self.asked:
             prices.update(book.prices(self.area, start, stop))
         covered = {p.start + QUARTER * i for p in prices.values() for i in range(_quarters(p))}
         gaps = [p for span in self.spans for p in market_grid(*span) if p.start not in covered]
@@ -115,11 +132,16 @@ class PriceRun:
             if (newest is not None and p.start < newest)
             or any(a <= p.start < b for a, b in self.owed)
         ]
-        owed_after = merged(owed) if self.settings.correction_days else []
+        reached = newest or self.bookmark or self.now  # where the bookmark is after this run
+        owed_after = self._inside_window(owed, reached)
         # Until the records are out, what was owed stays owed (a stopped run loses nothing).
         self.state.owed = merged([*self.owed, *owed_after])
         source = self.settings.prices.source
-        for price in sorted(prices.values(), key=lambda p: p.start):
+        filled = [p for at, p in prices.items() if any(a <= at < b for a, b in self.owed)]
+        new = [p for at, p in prices.items() if at >= self.start]
+        kept = prices.get(self.bookmark) if self.bookmark is not None else None
+        again = [kept] if filled and not new and kept is not None else []
+        for price in [*sorted(filled, key=_start), *sorted(new, key=_start), *again]:
             yield {
                 "area": self.area,
                 "timestamp": price.start.isoformat(),
@@ -128,23 +150,28 @@ class PriceRun:
                 "source": source,
             }
         self.state.owed = owed_after
-        self._report([p for p in gaps if p.start < self.now], newest, prices)
+        window = self.window_start(reached) if self.settings.correction_days else None
+        self._report([p for p in gaps if p.start < self.now], window, prices)
 
     def _report(
-        self, missing: list[Period], newest: datetime | None, prices: dict[datetime, Price]
+        self, missing: list[Period], window: datetime | None, prices: dict[datetime, Price]
     ) -> None:
         """One WARNING for the past periods without a price (and spans given up), one INFO for
-        where the prices end."""
+        where the prices end; ``window`` is where the settlement window begins (None: off)."""
         zone = self.settings.zone
         days = self.settings.correction_days
         parts: list[str] = []
         if missing:
-            again = (
-                f"they are asked again by every run while inside the settlement window "
-                f"(correction_days = {days})"
-                if days
-                else "they are not asked again (correction_days = 0)"
-            )
+            inside = f"while inside the settlement window (correction_days = {days})"
+            if window is None:
+                again = "they are not asked again (correction_days = 0)"
+            elif missing[0].start >= window:
+                again = f"they are asked again by every run {inside}"
+            else:
+                again = (
+                    f"those from {local_text(window, zone)} on are asked again by every run "
+                    f"{inside}, earlier ones are not"
+                )
             parts.append(
                 f"Spot prices {self.area} ({self.settings.prices.source}): {len(missing)} past "
                 f"period(s) have no price at the source: {_named(missing, zone)}. No record was "
@@ -158,8 +185,8 @@ class PriceRun:
             )
         if parts:
             self.logger.warning(" ".join(parts))
-        last = max(prices.values(), key=lambda p: p.start, default=None) if newest else None
-        if last is not None and last.stop < self.stop:
+        last = max(prices.values(), key=lambda p: p.start, default=None)
+        if last is not None and last.start >= self.start and last.stop < self.stop:
             self.logger.info(
                 "Spot prices %s: the source has prices up to %s; the rest, to %s, is asked "
                 "again by the next run (the next day's prices appear around 14:00 CET).",
@@ -196,6 +223,10 @@ def _named(periods: list[Period], zone: ZoneInfo) -> str:
         rest = spans[_MAX_SPANS:]
         named.append(f"and {len(rest)} more span(s) of {sum(map(len, rest))} period(s)")
     return ", ".join(named)
+
+
+def _start(price: Price) -> datetime:
+    return price.start
 
 
 def _quarters(price: Price) -> int:
