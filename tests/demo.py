@@ -17,7 +17,7 @@ import argparse
 import subprocess
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
@@ -27,6 +27,7 @@ from tests.price_simulators import EleringSimulator
 from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
 from tests.simulator import HELSINKI, SEED_METERING_POINT, Simulator, local_midnight_utc
 
+UTC = timezone.utc
 DATABASE = "electricity"
 FIRST_DAY = date(2025, 10, 20)
 FIRST_SYNC_UNTIL = date(2025, 10, 28)
@@ -143,9 +144,9 @@ def print_prices(influx: InfluxDB1, elering: EleringSimulator) -> None:
         f"'{start.isoformat()}' AND time < '{stop.isoformat()}'",
         DATABASE,
     )
-    stored = {datetime.fromtimestamp(t, tz=HELSINKI): v for s in series for t, v in s["values"]}
+    stored = {datetime.fromtimestamp(t, tz=UTC): v for s in series for t, v in s["values"]}
     truth = {i: float(p.eur_mwh) for i, p in elering.truth("FI", start, stop).items()}
-    fall = sum(1 for i in stored if i.date() == date(2025, 10, 26))
+    fall = sum(1 for i in stored if i.astimezone(HELSINKI).date() == date(2025, 10, 26))
     same = stored == truth
     print(
         f"Spot prices: {len(stored)} quarter hours in electricity_price ({fall} on the fall DST "

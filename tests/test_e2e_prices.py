@@ -3,9 +3,13 @@ shipped meltano.yml, from the Elering simulator into a real InfluxDB 1.x (`elect
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
 
 from tests.meltano_project import STATE_ID
+from tests.readme import influxql_queries
 from tests.simulator import local_midnight_utc
 from tests.test_e2e import assert_ok, window
 
@@ -40,6 +44,7 @@ def test_a_month_of_prices_lands_in_electricity_price_as_the_source_has_them(
         "source": "string",
     }
     assert len(elering.requests()) == 1  # a month is one request
+    readme_queries_give_the_sources_prices(elering, influxdb1, influx_database)
 
     # The hole is filled at the source: the next run asks it again and stores it.
     elering.missing.clear()
@@ -57,3 +62,25 @@ def test_a_month_of_prices_lands_in_electricity_price_as_the_source_has_them(
             "replication_key_value": "2025-10-31T21:45:00+00:00",
         }
     ]
+
+
+def readme_queries_give_the_sources_prices(elering, influxdb1, influx_database) -> None:
+    """The README's InfluxQL price queries (written for 2025-10-25 and the fall DST day)."""
+    both_days, cheapest, hourly = [q for q in influxql_queries() if "electricity_price" in q]
+    fall_day = local_midnight_utc(date(2025, 10, 26)), local_midnight_utc(date(2025, 10, 27))
+    [series] = influxdb1.query(both_days, influx_database)
+    truth = elering.truth("FI", local_midnight_utc(date(2025, 10, 25)), fall_day[1])
+    assert len(series["values"]) == 96 + 100
+    assert {datetime.fromtimestamp(t, UTC): v for t, v in series["values"]} == pytest.approx(
+        {at: float(p.eur_mwh) / 10 for at, p in truth.items()}
+    )
+    day = elering.truth("FI", *fall_day)
+    [series] = influxdb1.query(cheapest, influx_database)
+    lowest = sorted(float(p.eur_mwh) for p in day.values())[:3]
+    assert sorted(v for _, v in series["values"]) == lowest
+    [series] = influxdb1.query(hourly, influx_database)
+    assert len(series["values"]) == 25
+    for epoch, cents in series["values"]:
+        hour = datetime.fromtimestamp(epoch, UTC)
+        quarters = [day[hour + timedelta(minutes=15 * i)].eur_mwh for i in range(4)]
+        assert cents == pytest.approx(float(sum(quarters, Decimal(0)) / 4) / 10)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.meltano_project import STATE_ID, MeltanoRunner, make_project
-from tests.readme import README
+from tests.readme import README, influxql_queries
 from tests.servers import REPO_ROOT
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 
@@ -131,17 +131,11 @@ def test_moving_state_to_a_shared_backend_keeps_the_bookmark(meltano, simulator,
     assert value["replication_key_value"] == "2025-06-02T20:45:00+00:00"
 
 
-def _readme_influxql() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
-    return [line for block in blocks for line in block.splitlines() if line.strip()]
-
-
 def test_readme_influxql_daily_and_monthly_totals(meltano, simulator, influxdb1, influx_database):
     start, stop = (local_midnight_utc(d) for d in OCTOBER)
     simulator.available_until = stop
     assert_ok(meltano.run_pipeline(env=window(*OCTOBER)))
-    daily_query, monthly_query = [q for q in _readme_influxql() if "electricity_consumption" in q]
+    daily_query, monthly_query = [q for q in influxql_queries() if "electricity_consumption" in q]
     daily = influxdb1.query(daily_query, influx_database)[0]["values"]
     assert len(daily) == 31
     for epoch, kwh in daily:

@@ -105,9 +105,9 @@ class PriceRun:
 
     @property
     def asked(self) -> list[Span]:
-        """What this run asks for: its spans, and the bookmark's own period (to repeat it last
-        when only older, owed prices are emitted, so the bookmark stays where it was)."""
-        own = [(self.bookmark, self.start)] if self.bookmark is not None else []
+        """What this run asks for: its spans, and with owed spans the bookmark's own period (to
+        repeat it last when only older, owed prices are emitted, so the bookmark stays)."""
+        own = [(self.bookmark, self.start)] if self.bookmark is not None and self.owed else []
         return merged([*self.spans, *own])
 
     def want(self, book: PriceBook) -> None:
