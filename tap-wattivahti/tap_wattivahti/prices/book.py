@@ -55,13 +55,13 @@ class PriceBook:
 
 def merged(spans: Iterable[Span]) -> list[Span]:
     """``spans`` as the fewest disjoint spans in time order (touching spans joined)."""
-    merged: list[Span] = []
+    joined: list[Span] = []
     for start, stop in sorted(s for s in spans if s[0] < s[1]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
         else:
-            merged.append((start, stop))
-    return merged
+            joined.append((start, stop))
+    return joined
 
 
 def without(spans: list[Span], taken: list[Span]) -> list[Span]:

@@ -60,9 +60,9 @@ class PriceRun:
         self.logger = logger
         zone = settings.zone
         today = now.astimezone(zone).date()
-        self.stop = local_midnight(today + timedelta(days=2), zone)
-        if settings.end_date is not None:
-            self.stop = min(self.stop, settings.end_date)
+        self.stop, until = local_midnight(today + timedelta(days=2), zone), "the end of tomorrow"
+        if settings.end_date is not None and settings.end_date < self.stop:
+            self.stop, until = settings.end_date, "end_date"
         if bookmark is not None:
             self.start, origin = bookmark + QUARTER, "after the bookmark"
         elif settings.start_date is not None:
@@ -77,12 +77,13 @@ class PriceRun:
         self.owed = self._inside_window(owed, bookmark or now)
         self.given_up = without(owed, self.owed)
         self.logger.info(
-            "Spot prices %s (%s): from %s (%s) to %s (the end of tomorrow)%s.",
+            "Spot prices %s (%s): from %s (%s) to %s (%s)%s.",
             self.area,
             settings.prices.source,
             local_text(self.start, zone),
             origin,
             local_text(self.stop, zone),
+            until,
             f", and {len(self.owed)} span(s) still owed" if self.owed else "",
         )
 
