@@ -9,12 +9,18 @@ null or to an empty text (an empty environment variable) counts as unset: it get
 :class:`Settings` is the validated tap config; :class:`TokenSettings` is its part that
 ``wattivahti-login`` needs too, read by :func:`login_settings` through the tap's own layering of
 config files and environment variables without loading the streams.
+
+:func:`config_warnings` says what in a config is likely a mistake the tap would otherwise pass
+over in silence: a setting name it does not know, a secret in a file others can read.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
+import stat
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +41,7 @@ from tap_wattivahti.terms import Terms, parse_terms
 from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 #: Prefix of the environment variables the SDK reads settings from (``--config ENV``).
 ENV_PREFIX = "TAP_WATTIVAHTI_"
@@ -46,6 +52,9 @@ METERING_POINT_ENV = "WATTIVAHTI_METERING_POINT"
 _CODE = re.compile(r"[A-Za-z0-9]+")
 #: The settings ``wattivahti-login`` reads (it never sends a refresh token it was given).
 _LOGIN_SETTINGS = ("refresh_token_file", "token_url", "client_id", "scope")
+#: Config keys singer-sdk reads from a tap's config without declaring them as settings
+#: (docs/library-notes.md#sdk-undeclared-settings).
+SDK_UNDECLARED_SETTINGS = frozenset({"user_agent", "emit_activate_version_messages"})
 
 #: A c/kWh, EUR or percent amount of the terms: a JSON number, or text, kept exact (``terms``).
 _AMOUNT = th.CustomType({"type": ["number", "string"]})
@@ -582,3 +591,56 @@ def _url(values: Mapping[str, t.Any], name: str) -> str:
         f"for the default {DEFAULTS[name]}."
     )
     raise TapWattiVahtiError(msg)
+
+
+def config_warnings(
+    config: Mapping[str, t.Any], schema: Mapping[str, t.Any], files: Sequence[str]
+) -> list[str]:
+    """What is likely wrong in ``config`` (its settings ``schema``, the SDK's built-in settings
+    included) and its config ``files``: a key that is no setting, which does nothing (a typo?);
+    a file that holds a secret and can be read by other users. See docs/design.md#config-checks.
+    """
+    settings = schema["properties"]
+    known = set(settings) | SDK_UNDECLARED_SETTINGS
+    warnings = []
+    unknown = [_with_closest(key, known) for key in sorted(set(config) - known)]
+    if unknown:
+        warnings.append(
+            f"Unknown setting(s), ignored: {', '.join(unknown)}. tap-wattivahti has no setting "
+            f"of that name; correct it where it is set (meltano.yml, or the --config file): "
+            f"`tap-wattivahti --about` lists the settings."
+        )
+    secrets = {name for name, spec in settings.items() if spec.get("secret")}
+    warnings.extend(filter(None, (_exposed_secret(Path(file), secrets) for file in files)))
+    return warnings
+
+
+def _with_closest(key: str, known: Collection[str]) -> str:
+    closest = difflib.get_close_matches(key, known, n=1)
+    return f"{key!r} (did you mean {closest[0]!r}?)" if closest else repr(key)
+
+
+def _exposed_secret(file: Path, secrets: Collection[str]) -> str | None:
+    """The warning for a config ``file`` that sets one of the ``secrets`` and that users other
+    than its owner can read: its mode lets them, and no folder above it is closed to them."""
+    try:
+        mode = file.stat().st_mode
+        values = json.loads(file.read_text(encoding="utf-8"))
+        closed = any(not folder.stat().st_mode & 0o011 for folder in file.resolve().parents)
+    except (OSError, ValueError):
+        return None  # the SDK reports a config file it cannot read
+    held = sorted(name for name in secrets if isinstance(values, dict) and values.get(name))
+    if not held or closed or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    if ".meltano" in file.parts:
+        fix = (
+            "Meltano writes this file for every run with the umask of the `meltano` process: "
+            "make the project's .meltano folder private once (`chmod 700 .meltano`) and run "
+            "Meltano with `umask 077`, as the README's cron line does"
+        )
+    else:
+        fix = f"Make it private: chmod 600 {file}"
+    return (
+        f"The config file {file} holds a secret ({', '.join(held)}) and other users can read it "
+        f"(mode {stat.S_IMODE(mode):04o}). {fix}."
+    )

@@ -25,7 +25,14 @@ from target_influxdb.durability import Pipeline, Stop
 from target_influxdb.errors import EXPECTED, StoppedError, StreamError
 from target_influxdb.mapping import plan_stream
 from target_influxdb.reader import LineCountingReader
-from target_influxdb.settings import SCHEMA, Destination, Settings, V1Destination, V2Destination
+from target_influxdb.settings import (
+    SCHEMA,
+    Destination,
+    Settings,
+    V1Destination,
+    V2Destination,
+    warn_about_config,
+)
 from target_influxdb.sinks import InfluxDBSink, StreamReport, StreamRun, report_streams
 from target_influxdb.writers import Writer, open_writer, server_version
 
@@ -284,6 +291,14 @@ class TargetInfluxDB(TargetHooks):
         reader = getattr(self, "message_reader", None)  # (None while the SDK sets up)
         if isinstance(reader, LineCountingReader):
             reader.interrupt()
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """The SDK's reading of the --config files, then the warnings about them (settings.py)."""
+        config = super().cb_config(ctx, param, value)
+        warn_about_config(cls, config.config, value)
+        return config
 
     @classmethod
     @override
