@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-import typing as t
 from dataclasses import dataclass, field
 
 import requests
@@ -162,7 +161,6 @@ class Http:
     retry_wait_seconds: float
     logger: logging.Logger
     session: requests.Session = field(default_factory=deadline_session)
-    sleep: t.Callable[[float], None] = time.sleep
 
     def get(self, url: str, params: dict[str, str], what: str) -> requests.Response:
         """The first answer to ``GET url?params`` that is not a 429 or 5xx; ``what`` names the
@@ -193,8 +191,4 @@ class Http:
                 self.max_retries,
                 wait,
             )
-            self.sleep(wait)
-
-    def close(self) -> None:
-        """Close the session's connections."""
-        self.session.close()
+            time.sleep(wait)

@@ -141,6 +141,30 @@ def test_429_waits_as_long_as_retry_after_says(market):
     assert found(prices) == market.truth("FI", start, stop)
 
 
+def test_dropped_connections_and_answers_past_the_deadline_are_retried(market, caplog):
+    market.inject("drop", Fault("delay", seconds=1.5))
+    quick = Http(timeout_seconds=1, max_retries=3, retry_wait_seconds=0.05, logger=LOGGER)
+    source = (
+        EntsoeSource(market.url, market.token, quick)
+        if isinstance(market, EntsoeSimulator)
+        else EleringSource(market.url, quick)
+    )
+    start, stop = day_span(date(2025, 6, 10))
+    with caplog.at_level(logging.WARNING):
+        assert found(source.fetch("FI", start, stop)) == market.truth("FI", start, stop)
+    name = "ENTSO-E" if isinstance(market, EntsoeSimulator) else "Elering"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{name} price request (FI) failed (connection failed); retry 1 of 3 in "
+        f"{caplog.records[0].args[-1]:.1f} s.",
+        f"{name} price request (FI) failed (timed out); retry 2 of 3 in "
+        f"{caplog.records[1].args[-1]:.1f} s.",
+    ]
+    # The delayed answer reaches the server's log only once it is sent, after the client gave up.
+    statuses = [r.status for r in market.requests()]
+    assert statuses[0] == -1
+    assert 200 in statuses[1:]
+
+
 def test_retries_are_bounded_and_end_with_one_paragraph_naming_source_and_url(market):
     market.inject("503", "502", "500", "503")
     with pytest.raises(TapWattiVahtiError) as failure:
