@@ -44,6 +44,16 @@ def partition(run) -> dict:
     return only
 
 
+def run_again(run_tap, elering, caplog, config, catalog, before, end_date: str):
+    """The run after ``before``, up to ``end_date``, with a fresh log: it and its one request."""
+    elering.clear_log()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        run = run_tap({**config, "end_date": end_date}, state=before.state, catalog=catalog)
+    [request] = elering.requests()
+    return run, request
+
+
 def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
@@ -91,12 +101,7 @@ def test_a_hole_is_named_never_zero_asked_again_and_emitted_when_it_arrives(
     assert partition(first)["owed"] == owed
 
     # Still missing: named again, still owed, and asked within the run's one request.
-    elering.clear_log()
-    caplog.clear()
-    later = {**config, "end_date": "2025-10-21"}
-    with caplog.at_level(logging.INFO):
-        second = run_tap(later, state=first.state, catalog=catalog)
-    [request] = elering.requests()
+    second, request = run_again(run_tap, elering, caplog, config, catalog, first, "2025-10-21")
     assert request.params["start"] == min(hole).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     assert len(second.records("spot_prices")) == 96
     assert "2025-10-16 13:00\u201314:30 (6 quarter hours)" in warnings(caplog)[0]
@@ -136,12 +141,8 @@ def test_an_owed_span_is_asked_until_it_leaves_the_settlement_window(
     assert partition(first)["owed"] == [[hole.isoformat(), (hole + QUARTER).isoformat()]]
 
     # Three days on: asked once more (still missing, named), then it leaves the window.
-    elering.clear_log()
-    caplog.clear()
+    second, request = run_again(run_tap, elering, caplog, config, catalog, first, "2025-10-23")
     later = {**config, "end_date": "2025-10-23"}
-    with caplog.at_level(logging.INFO):
-        second = run_tap(later, state=first.state, catalog=catalog)
-    [request] = elering.requests()
     assert request.params["start"] == hole.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     [warning] = warnings(caplog)
     assert "1 past period(s) have no price at the source: 2025-10-18 03:00" in warning
