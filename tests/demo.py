@@ -5,7 +5,8 @@ and a local InfluxDB 1.x, for October 2025 (its last Sunday is the 25-hour DST d
 2. runs the pipeline for a first sync (2025-10-20 → available data),
 3. makes three more days available and runs it again: an incremental run fetches only the
    lookback and the new data,
-4. prints per day what landed in InfluxDB next to the simulator's truth, and stops what it started.
+4. prints per day what landed in InfluxDB next to the simulator's truth, and the spot prices
+   (from the Elering simulator) next to its truth, and stops what it started.
 
 ``--serve`` keeps the simulator and InfluxDB running afterwards, until Ctrl-C.
 """
@@ -16,15 +17,17 @@ import argparse
 import subprocess
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
 
 from tests.meltano_project import MeltanoRunner, install, make_project
+from tests.price_simulators import EleringSimulator
 from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
 from tests.simulator import HELSINKI, SEED_METERING_POINT, Simulator, local_midnight_utc
 
+UTC = timezone.utc
 DATABASE = "electricity"
 FIRST_DAY = date(2025, 10, 20)
 FIRST_SYNC_UNTIL = date(2025, 10, 28)
@@ -33,7 +36,9 @@ PROJECT = REPO_ROOT / ".cache" / "demo-project"
 DEMO_STATE_ID = "demo:tap-wattivahti-to-target-influxdb"
 
 
-def demo_runner(sim: Simulator, influx: InfluxDB1, workdir: Path) -> MeltanoRunner:
+def demo_runner(
+    sim: Simulator, elering: EleringSimulator, influx: InfluxDB1, workdir: Path
+) -> MeltanoRunner:
     """The project in .cache/demo-project, configured the way a user would, through variables."""
     token_file = workdir / "refresh_token.txt"
     token_file.write_text(sim.issue_refresh_token() + "\n", encoding="utf-8")
@@ -47,14 +52,18 @@ def demo_runner(sim: Simulator, influx: InfluxDB1, workdir: Path) -> MeltanoRunn
             "REFRESH_TOKEN_FILE": str(token_file),
             "TAP_WATTIVAHTI_API_URL": sim.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": sim.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering.url,
             "INFLUXDB_URL": influx.url,
         },
     )
 
 
-def run_pipeline(meltano: MeltanoRunner, sim: Simulator, title: str) -> None:
+def run_pipeline(
+    meltano: MeltanoRunner, sim: Simulator, elering: EleringSimulator, title: str
+) -> None:
     """`meltano run tap-wattivahti target-influxdb`, with its wall time and peak memory."""
     sim.clear_log()
+    elering.clear_log()
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as log:
         process = meltano.popen("run", "tap-wattivahti", "target-influxdb", output=log)
@@ -69,7 +78,7 @@ def run_pipeline(meltano: MeltanoRunner, sim: Simulator, title: str) -> None:
     print(
         f"{title}: meltano run took {seconds:.1f} s, peak memory {peak_total:.0f} MiB "
         f"(meltano, tap and target together; largest process {peak_single:.0f} MiB), "
-        f"{len(windows)} API request(s):"
+        f"{len(windows)} API request(s) and {len(elering.requests())} price request(s):"
     )
     for start, stop in windows:
         print(f"    {start} → {stop}")
@@ -127,6 +136,26 @@ def print_days(influx: InfluxDB1, sim: Simulator) -> None:
         raise SystemExit(1)
 
 
+def print_prices(influx: InfluxDB1, elering: EleringSimulator) -> None:
+    """The spot prices stored, per local day, against the Elering simulator's."""
+    start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(date(2025, 11, 1))
+    series = influx.query(
+        f'SELECT "price_eur_mwh" FROM "electricity_price" WHERE time >= '
+        f"'{start.isoformat()}' AND time < '{stop.isoformat()}'",
+        DATABASE,
+    )
+    stored = {datetime.fromtimestamp(t, tz=UTC): v for s in series for t, v in s["values"]}
+    truth = {i: float(p.eur_mwh) for i, p in elering.truth("FI", start, stop).items()}
+    fall = sum(1 for i in stored if i.astimezone(HELSINKI).date() == date(2025, 10, 26))
+    same = stored == truth
+    print(
+        f"Spot prices: {len(stored)} quarter hours in electricity_price ({fall} on the fall DST "
+        f"day), {'equal to' if same else 'NOT equal to'} the Elering simulator's."
+    )
+    if not same:
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="keep the servers running at the end")
@@ -138,7 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         print(installed.stdout[-4000:], installed.stderr[-4000:])
         raise SystemExit("meltano install failed")
     print(f"meltano install: ok ({time.monotonic() - started:.1f} s)")
-    with tempfile.TemporaryDirectory(prefix="wattivahti-demo-") as tmp, Simulator() as sim:
+    with (
+        tempfile.TemporaryDirectory(prefix="wattivahti-demo-") as tmp,
+        Simulator() as sim,
+        EleringSimulator() as elering,
+    ):
         workdir = Path(tmp)
         sim.available_until = local_midnight_utc(FIRST_SYNC_UNTIL)
         influx = InfluxDB1(influxdb1_binary(), workdir)
@@ -146,13 +179,15 @@ def main(argv: list[str] | None = None) -> None:
         try:
             influx.create_database(DATABASE)
             print(
-                f"WattiVahti simulator at {sim.base_url}; InfluxDB {influx.version} at {influx.url}"
+                f"WattiVahti simulator at {sim.base_url}; Elering simulator at {elering.url}; "
+                f"InfluxDB {influx.version} at {influx.url}"
             )
-            meltano = demo_runner(sim, influx, workdir)
-            run_pipeline(meltano, sim, "First sync")
+            meltano = demo_runner(sim, elering, influx, workdir)
+            run_pipeline(meltano, sim, elering, "First sync")
             sim.available_until = local_midnight_utc(SECOND_SYNC_UNTIL)
-            run_pipeline(meltano, sim, "Incremental run")
+            run_pipeline(meltano, sim, elering, "Incremental run")
             print_days(influx, sim)
+            print_prices(influx, elering)
             print(f"Bookmark: {meltano.bookmarks(DEMO_STATE_ID)}")
             print(f"Demo finished in {time.monotonic() - started:.1f} s.")
             if args.serve:

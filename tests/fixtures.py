@@ -18,6 +18,7 @@ import pytest
 from tap_wattivahti.tap import TapWattiVahti
 
 from tests.meltano_project import MeltanoRunner, install, make_project
+from tests.price_simulators import EleringSimulator, EntsoeSimulator
 from tests.servers import (
     InfluxDB1,
     ServerUnavailableError,
@@ -94,6 +95,20 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
+@pytest.fixture
+def elering() -> Iterator[EleringSimulator]:
+    """An Elering price API simulator on a free loopback port."""
+    with EleringSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def entsoe() -> Iterator[EntsoeSimulator]:
+    """An ENTSO-E Transparency Platform simulator on a free loopback port."""
+    with EntsoeSimulator() as sim:
+        yield sim
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """In a pytest-xdist worker, hand the servers it started to the controller."""
     output = getattr(session.config, "workeroutput", None)
@@ -152,13 +167,14 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def meltano(
     meltano_project: Path,
     simulator: Simulator,
+    elering: EleringSimulator,
     influxdb1: InfluxDB1,
     influx_database: str,
     tmp_path: Path,
 ) -> MeltanoRunner:
     """`meltano` in the installed project, configured through environment variables the way a
-    user configures it: the simulator as WattiVahti, the session's InfluxDB 1.x (a fresh
-    database), and a state database and refresh-token file of this test's own."""
+    user configures it: the simulators as WattiVahti and Elering, the session's InfluxDB 1.x (a
+    fresh database), and a state database and refresh-token file of this test's own."""
     token_file = tmp_path / "refresh_token.txt"
     token_file.write_text(simulator.issue_refresh_token() + "\n", encoding="utf-8")
     return MeltanoRunner(
@@ -169,6 +185,7 @@ def meltano(
             "REFRESH_TOKEN_FILE": str(token_file),
             "TAP_WATTIVAHTI_API_URL": simulator.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": simulator.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering.url,
             "INFLUXDB_URL": influxdb1.url,
             "TARGET_INFLUXDB_API_VERSION": "v1",
             "TARGET_INFLUXDB_DATABASE": influx_database,

@@ -11,7 +11,11 @@ cannot use a macro or transformation that these tests do not follow. The rules a
 - a multi-value variable inside a regex is `(a|b)` with each value regex-escaped, one value alone
   is just that value (escaped);
 - `convertFieldType` to string formats a time with a moment.js format in the given time zone;
-  `groupBy` groups rows by the `groupby` fields and aggregates the others.
+  `groupBy` groups rows by the `groupby` fields and aggregates the others;
+- a panel's relative time `timeFrom: "+<n>d/d"` is from now to the start of the n-th next day,
+  and its time shift `timeShift: "<k>d/d"` moves both ends k days back, `from` rounded down to
+  the start of its day and `to` up to the end of its day (Grafana's `applyPanelTimeOverrides`,
+  the dashboard's time zone).
 """
 
 from __future__ import annotations
@@ -75,6 +79,25 @@ class TimeRange:
 
     def milliseconds(self) -> tuple[int, int]:
         return int(self.start.timestamp() * 1000), int(self.end.timestamp() * 1000)
+
+
+def panel_time_range(panel: dict[str, Any], now: datetime, zone: ZoneInfo) -> TimeRange:
+    """The time range Grafana gives a panel with a relative time and a time shift at ``now``."""
+    relative = re.fullmatch(r"\+(\d+)d/d", panel["timeFrom"])
+    shift = re.fullmatch(r"(\d+)d/d", panel["timeShift"])
+    if relative is None or shift is None:
+        raise AssertionError(f"a time override these tests do not follow: {panel['title']}")
+    local = now.astimezone(zone)
+    end = _day_start(local + timedelta(days=int(relative[1])), zone)
+    back = timedelta(days=int(shift[1]))
+    start = _day_start(local - back, zone)
+    end = _day_start(end - back, zone) + timedelta(days=1) - timedelta(milliseconds=1)
+    return TimeRange(start, end)
+
+
+def _day_start(instant: datetime, zone: ZoneInfo) -> datetime:
+    day = instant.astimezone(zone).date()
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
 
 
 def interval(panel: dict[str, Any], time_range: TimeRange) -> str:

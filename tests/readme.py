@@ -1,5 +1,5 @@
 """The README's generated parts: the settings tables, from `<plugin> --about --format=markdown`;
-and its bounded backfill commands, for the tests that run them.
+and its bounded backfill commands and InfluxQL queries, for the tests that run them.
 
 `uv run python -m tests.readme` rewrites the tables in place; a test fails when they are out of
 date.
@@ -26,6 +26,13 @@ def settings_table(plugin: str) -> str:
     ).stdout
     table = about.split("## Settings", 1)[1].split("\n\n", 2)[1]
     return table.strip()
+
+
+def influxql_queries() -> list[str]:
+    """The README's InfluxQL queries: every line of its ```sql blocks, in order."""
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
 
 
 def _marker(plugin: str) -> re.Pattern[str]:

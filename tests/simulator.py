@@ -35,6 +35,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from typing_extensions import Self
+
 HELSINKI = ZoneInfo("Europe/Helsinki")
 UTC = timezone.utc
 QUARTER = timedelta(minutes=15)
@@ -167,7 +169,53 @@ def _format_quantity(wh: int) -> float | int:
     return round(wh / 1000, 3)
 
 
-class Simulator:
+class LoopbackService:
+    """A simulated service: an HTTP server on a loopback port (``port`` 0: a free one), started
+    and stopped by the test (or used as a context manager)."""
+
+    host: str
+    port: int
+    request_log: list[RequestLogEntry]
+    _lock: threading.RLock
+    _server: ThreadingHTTPServer | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class serving this service."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._server = ThreadingHTTPServer((self.host, self.port), self.handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.request_log.clear()
+
+    def _log(self, entry: RequestLogEntry) -> None:
+        with self._lock:
+            self.request_log.append(entry)
+
+
+class Simulator(LoopbackService):
     """The simulated WattiVahti service. Start it with :meth:`start`, stop it with :meth:`stop`.
 
     Attributes tests may change while it runs: ``available_until`` (UTC instant; quarter hours
@@ -231,35 +279,9 @@ class Simulator:
         self._access_tokens: dict[str, tuple[float, str]] = {}  # token -> (expiry, scope)
         self._codes: dict[str, _LoginTransaction] = {}
         self._transactions: dict[str, _LoginTransaction] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> Simulator:
-        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     @property
     def api_url(self) -> str:
@@ -330,14 +352,6 @@ class Simulator:
         """The request log, optionally only one kind (meterdata, token, authorize, ...)."""
         with self._lock:
             return [r for r in self.request_log if kind is None or r.kind == kind]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.request_log.clear()
-
-    def _log(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self.request_log.append(entry)
 
     # ----------------------------------------------------------------- ground truth
     def effective_available_until(self) -> datetime:

@@ -24,8 +24,9 @@ from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
 
 from tests.fixtures import catalog_selecting
-from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
+from tests.grafana import TimeRange, interpolate, interval, panel_time_range, to_rows, transform
 from tests.hub import project_plugin
+from tests.price_simulators import EleringSimulator
 from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
 from tests.simulator import (
     CONSUMPTION,
@@ -49,6 +50,7 @@ FALL_DAY = date(2025, 10, 26)
 HOLE_DAY = date(2025, 10, 14)
 HOLE = [local_midnight_utc(HOLE_DAY) + timedelta(hours=13, minutes=m) for m in (15, 30)]
 KINDS = {"Consumption": CONSUMPTION, "Production": PRODUCTION}
+PRICE_PANEL = "Spot price today and tomorrow (c/kWh, VAT excluded)"
 TESTED_PANELS = {
     "Consumption and production per quarter hour (kWh)",
     "Per hour (kWh)",
@@ -56,6 +58,7 @@ TESTED_PANELS = {
     "Per month, Finnish time (kWh)",
     "Daily totals",
     "Incomplete days",
+    PRICE_PANEL,
 }
 
 
@@ -70,8 +73,11 @@ def panel(title: str) -> dict[str, Any]:
 class Synced:
     """The simulator's data in a database of the session's InfluxDB 1.x."""
 
-    def __init__(self, sim: Simulator, influx: InfluxDB1, database: str) -> None:
+    def __init__(
+        self, sim: Simulator, elering: EleringSimulator, influx: InfluxDB1, database: str
+    ) -> None:
         self.sim = sim
+        self.elering = elering
         self.influx = influx
         self.database = database
 
@@ -96,19 +102,27 @@ class Synced:
 
 
 def sync(
-    sim: Simulator, start: datetime, stop: datetime, target_config: dict, folder: Path
+    sim: Simulator,
+    start: datetime,
+    stop: datetime,
+    target_config: dict,
+    folder: Path,
+    elering: EleringSimulator | None = None,
 ) -> None:
-    """One sync of the simulator's consumption, production and daily totals from ``start`` to
-    ``stop`` through the tap and the target (in this process), with the shipped meltano.yml's
-    measurement names."""
+    """One sync of the simulator's consumption, production and daily totals (and with
+    ``elering``, its spot prices) from ``start`` to ``stop`` through the tap and the target (in
+    this process), with the shipped meltano.yml's measurement names."""
+    prices = {"elering_url": elering.url} if elering is not None else {}
     config = sim.tap_config(
         refresh_token_file=str(folder / "token.txt"),
         start_date=start.isoformat(),
         end_date=stop.isoformat(),
+        **prices,
     )
+    streams = ("consumption", "production", "daily_totals", *(("spot_prices",) if prices else ()))
     singer = io.StringIO()
     with redirect_stdout(singer):
-        catalog = catalog_selecting(config, "consumption", "production", "daily_totals")
+        catalog = catalog_selecting(config, *streams)
         TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
     measurements = project_plugin("target-influxdb")["config"]["measurements"]
     singer.seek(0)
@@ -120,17 +134,18 @@ def sync(
 
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
-    """One sync: two metering points (the seed one also produces), consumption, production and
-    daily totals, 2025-09-29 to 2025-11-02 local time, with a hole on 2025-10-14."""
+    """One sync: two metering points (the seed one also produces), consumption, production,
+    daily totals and spot prices, 2025-09-29 to 2025-11-02 local time, with a hole on
+    2025-10-14."""
     points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
     start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
     database = "dashboards"
     influxdb1.create_database(database)
-    with Simulator(points, available_until=stop) as sim:
+    with Simulator(points, available_until=stop) as sim, EleringSimulator() as elering:
         sim.missing.update(HOLE)
         target_config = {"url": influxdb1.url, "database": database}
-        sync(sim, start, stop, target_config, tmp_path_factory.mktemp("dash"))
-        yield Synced(sim, influxdb1, database)
+        sync(sim, start, stop, target_config, tmp_path_factory.mktemp("dash"), elering)
+        yield Synced(sim, elering, influxdb1, database)
     influxdb1.drop_database(database)
 
 
@@ -373,3 +388,29 @@ def test_the_write_only_user_deletes_the_points_of_withdrawn_values(secured):
     with redirect_stdout(io.StringIO()):
         TargetInfluxDB(config=config, parse_env_config=False).listen(io.StringIO(singer))
     assert secured.query(at, "electricity") == []
+
+
+@pytest.mark.parametrize(
+    ("now", "hours", "quarters"),
+    [
+        # The fall DST day is tomorrow: 96 quarter hours today, 100 tomorrow.
+        (datetime(2025, 10, 25, 12, tzinfo=HELSINKI), 0, 96 + 100),
+        # The day before the 15-minute go-live: hourly today, and tomorrow's first Finnish hour.
+        (datetime(2025, 9, 30, 9, tzinfo=HELSINKI), 24 + 1, 92),
+    ],
+)
+def test_price_panel_shows_today_and_tomorrow_in_cents_without_vat(synced, now, hours, quarters):
+    shown = panel(PRICE_PANEL)
+    assert shown["fieldConfig"]["defaults"]["unit"] == "suffix: c/kWh"
+    assert "WITHOUT VAT" in shown["description"]
+    days = panel_time_range(shown, now, HELSINKI)
+    today = now.astimezone(HELSINKI).date()
+    assert days == TimeRange.days(today, 2)  # whatever the dashboard's own range is
+    [target] = shown["targets"]
+    [series] = synced.influx.query(interpolate(target["query"], shown, days, {}), synced.database)
+    assert series["tags"] == {"area": "FI"}
+    cents = by_time([series])
+    truth = synced.elering.truth("FI", days.start, days.end)
+    assert cents == pytest.approx({i: float(p.eur_mwh) / 10 for i, p in truth.items()})
+    resolutions = [p.resolution for p in truth.values()]
+    assert (resolutions.count("PT1H"), resolutions.count("PT15MIN")) == (hours, quarters)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.meltano_project import STATE_ID, MeltanoRunner, make_project
-from tests.readme import README, backfill_command
+from tests.readme import backfill_command, influxql_queries
 from tests.servers import REPO_ROOT
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 
@@ -41,7 +41,7 @@ def dotenv_project(meltano_project: Path, tmp_path: Path) -> Path:
 
 
 def test_an_earlier_scripts_env_file_drives_the_pipeline_into_a_v2_server(
-    dotenv_project, simulator, empty_victoria_metrics, tmp_path
+    dotenv_project, simulator, elering, empty_victoria_metrics, tmp_path
 ):
     """`cp .env.example .env`, filled in as the earlier script's users have it (InfluxDB 2.x
     variables; VictoriaMetrics stands in for InfluxDB 2.x's /api/v2/write)."""
@@ -64,6 +64,7 @@ def test_an_earlier_scripts_env_file_drives_the_pipeline_into_a_v2_server(
             "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
             "TAP_WATTIVAHTI_API_URL": simulator.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": simulator.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering.url,
             **window(date(2025, 6, 1), date(2025, 6, 2)),
         },
     )
@@ -130,17 +131,11 @@ def test_moving_state_to_a_shared_backend_keeps_the_bookmark(meltano, simulator,
     assert value["replication_key_value"] == "2025-06-02T20:45:00+00:00"
 
 
-def _readme_influxql() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
-    return [line for block in blocks for line in block.splitlines() if line.strip()]
-
-
 def test_readme_influxql_daily_and_monthly_totals(meltano, simulator, influxdb1, influx_database):
     start, stop = (local_midnight_utc(d) for d in OCTOBER)
     simulator.available_until = stop
     assert_ok(meltano.run_pipeline(env=window(*OCTOBER)))
-    daily_query, monthly_query = [q for q in _readme_influxql() if "electricity_consumption" in q]
+    daily_query, monthly_query = [q for q in influxql_queries() if "electricity_consumption" in q]
     daily = influxdb1.query(daily_query, influx_database)[0]["values"]
     assert len(daily) == 31
     for epoch, kwh in daily:

@@ -281,12 +281,15 @@ def test_grafana_provisioning_points_at_the_compose_influxdb():
     dashboard = json.loads((REPO_ROOT / "grafana/dashboards/electricity.json").read_text())
     queries = [t["query"] for p in dashboard["panels"] for t in p["targets"]]
     written = plugin_definition("target-influxdb")["config"]["measurements"]
-    measurements = {written["consumption"], written["daily_totals"]}
-    assert measurements == {"electricity_consumption", "electricity_daily"}
+    measurements = {written["consumption"], written["daily_totals"], written["spot_prices"]}
+    assert measurements == {"electricity_consumption", "electricity_daily", "electricity_price"}
     assert all(any(f'r._measurement == "{m}"' in q for m in measurements) for q in queries)
     daily = [q for q in queries if '"electricity_daily"' in q]
     assert any('r._field == "kwh"' in q for q in daily)  # the daily kWh panel
     assert any("not r.complete" in q for q in daily)  # the incomplete days panel
+    prices = [q for q in queries if '"electricity_price"' in q]
+    assert prices == [q for q in prices if "r._value / 10.0" in q]  # EUR/MWh → c/kWh
+    assert len(prices) == 1
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {datasource["uid"]}
 
 

@@ -13,6 +13,11 @@ without a due settlement re-read (the default, 23 of 24 hourly runs) and with on
 and for a re-read whose window spans the start of a month. Printed: meterdata requests and
 consumption records of that run.
 
+Spot prices, from each simulated source (Elering, ENTSO-E): the price requests (and records) of
+a 3-year backfill (2023-2025: hourly prices, then quarter hours from the 2025-10-01 go-live), and
+of an hourly run with consumption and spot_prices selected: after a first run of a week, the run
+an hour later, as cron runs it (up to the end of tomorrow, by the real clock).
+
 The tap runs as a separate process, exactly as Meltano runs it; its output is counted as it
 streams and its peak resident memory is read from the kernel's accounting of that process
 (``wait4``).
@@ -34,7 +39,13 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.simulator import MeteringPoint, Simulator  # noqa: E402 - after the path setup
+from tests.fixtures import catalog_selecting  # noqa: E402 - after the path setup
+from tests.price_simulators import (  # noqa: E402
+    EleringSimulator,
+    EntsoeSimulator,
+    PriceSimulator,
+)
+from tests.simulator import MeteringPoint, Simulator  # noqa: E402
 
 CODE = "7654321"
 SWITCH = date(2023, 1, 1)
@@ -45,6 +56,7 @@ INCREMENTAL = {
     "month start": ("2025-05-25", "2025-06-03T10:00:00", "2025-06-03T11:00:00"),
 }
 METERS = {"15-minute": date(2023, 1, 1), "hourly-only": date(2030, 1, 1)}
+PRICE_BACKFILL = ("2023-01-01", "2026-01-01")
 
 
 @dataclass
@@ -53,6 +65,9 @@ class Run:
 
     #: consumption records (daily_totals records are not counted)
     records: int
+    #: spot_prices records, and requests to the price source (when one was given)
+    price_records: int
+    price_requests: int
     state: dict[str, Any]
     meterdata_requests: int
     token_requests: int
@@ -74,10 +89,18 @@ class Result:
 
 
 def run_tap(
-    sim: Simulator, folder: Path, settings: dict[str, Any], state: dict[str, Any] | None = None
+    sim: Simulator,
+    folder: Path,
+    settings: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    prices: PriceSimulator | None = None,
+    streams: tuple[str, ...] = (),
 ) -> Run:
-    """Run the tap once against ``sim`` with ``settings`` (and ``state``)."""
+    """Run the tap once against ``sim`` with ``settings`` (and ``state``); with ``prices`` as
+    the price source and ``streams`` selected, when given."""
     sim.clear_log()
+    if prices is not None:
+        prices.clear_log()
     config = folder / "config.json"
     token_file = folder / f"refresh_token-{sim.port}.txt"
     seed = {} if token_file.exists() else {"refresh_token": sim.issue_refresh_token()}
@@ -90,9 +113,14 @@ def run_tap(
         state_path = folder / "state.json"
         state_path.write_text(json.dumps(state), encoding="utf-8")
         command += ["--state", str(state_path)]
+    if streams:
+        catalog = folder / "catalog.json"
+        selected = catalog_selecting(json.loads(config.read_text(encoding="utf-8")), *streams)
+        catalog.write_text(json.dumps(selected), encoding="utf-8")
+        command += ["--catalog", str(catalog)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_WATTIVAHTI_")}
     log_path = folder / "tap.log"
-    records, last_state = 0, {}
+    records, price_records, last_state = 0, 0, {}
     began = time.monotonic()
     with log_path.open("wb") as log:
         tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
@@ -100,6 +128,8 @@ def run_tap(
         for line in tap.stdout:
             if line.startswith(b'{"type":"RECORD","stream":"consumption"'):
                 records += 1
+            elif line.startswith(b'{"type":"RECORD","stream":"spot_prices"'):
+                price_records += 1
             elif line.startswith(b'{"type":"STATE"'):
                 last_state = json.loads(line)["value"]
         _, status, usage = os.wait4(tap.pid, 0)
@@ -111,6 +141,8 @@ def run_tap(
         raise SystemExit(msg)
     return Run(
         records=records,
+        price_records=price_records,
+        price_requests=len(prices.requests()) if prices is not None else 0,
         state=last_state,
         meterdata_requests=len(sim.requests("meterdata")),
         token_requests=len(sim.requests("token")),
@@ -144,8 +176,28 @@ def incremental(meter: str, case: str, folder: Path) -> tuple[Run, Run]:
         return plain, due
 
 
+def price_settings(prices: PriceSimulator) -> dict[str, Any]:
+    """The tap's settings for the simulated price source."""
+    if isinstance(prices, EntsoeSimulator):
+        return {"price_source": "entsoe", "entsoe_url": prices.url, "entsoe_token": prices.token}
+    return {"elering_url": prices.url}
+
+
+def price_runs(prices: PriceSimulator, folder: Path) -> tuple[Run, Run]:
+    """A 3-year backfill of spot_prices, and an hourly run after a first run of a week."""
+    with prices, Simulator([MeteringPoint(CODE, switch_date=SWITCH)]) as sim:
+        source = price_settings(prices)
+        start, stop = PRICE_BACKFILL
+        settings = {"start_date": start, "end_date": stop, **source}
+        backfill = run_tap(sim, folder, settings, prices=prices, streams=("spot_prices",))
+        both = ("consumption", "spot_prices")
+        first = run_tap(sim, folder, source, prices=prices, streams=both)
+        hourly = run_tap(sim, folder, source, first.state, prices=prices, streams=both)
+        return backfill, hourly
+
+
 def main() -> None:
-    """Run the backfills and the incremental runs and print two tables."""
+    """Run the backfills, the incremental runs and the price runs and print three tables."""
     with tempfile.TemporaryDirectory(prefix="tap-wattivahti-bench-") as name:
         folder = Path(name)
         results = [backfill(name, *span, folder) for name, span in BACKFILLS.items()]
@@ -153,6 +205,10 @@ def main() -> None:
             (meter, case): incremental(meter, case, folder)
             for meter in METERS
             for case in INCREMENTAL
+        }
+        priced = {
+            "elering": price_runs(EleringSimulator(), folder),
+            "entsoe": price_runs(EntsoeSimulator(), folder),
         }
     print(
         f"{'backfill':<9} {'records':>8} {'meterdata req':>13} {'windows':>7} "
@@ -172,6 +228,15 @@ def main() -> None:
             f"{meter:<12} {case:<12} "
             f"{f'{plain.meterdata_requests} ({plain.records})':>15} "
             f"{f'{due.meterdata_requests} ({due.records})':>12}"
+        )
+
+    print()
+    print("spot price requests (records in brackets)")
+    print(f"{'source':<8} {'3-year backfill':>18} {'seconds':>8} {'hourly run':>11}")
+    for name, (long, hourly) in priced.items():
+        print(
+            f"{name:<8} {f'{long.price_requests} ({long.price_records})':>18} "
+            f"{long.seconds:>8.1f} {f'{hourly.price_requests} ({hourly.price_records})':>11}"
         )
 
 

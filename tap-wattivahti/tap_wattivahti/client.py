@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import sys
 import typing as t
 from collections.abc import Generator
@@ -31,7 +30,16 @@ from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.resolution import STEP
 from tap_wattivahti.timeutil import Placement, local_text, place_values
-from tap_wattivahti.transport import DeadlineAdapter, excerpt, retry_after, with_deadlines
+from tap_wattivahti.transport import (
+    MAX_WAIT_SECONDS,
+    DeadlineAdapter,
+    backoff_wait,
+    describe_failure,
+    excerpt,
+    jitter,
+    retry_after,
+    with_deadlines,
+)
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
@@ -40,8 +48,6 @@ if t.TYPE_CHECKING:
     from tap_wattivahti.auth import WattiVahtiAuthenticator
     from tap_wattivahti.settings import Settings
     from tap_wattivahti.tap import TapWattiVahti
-
-_MAX_WAIT_SECONDS = 300.0
 
 
 class _Unauthorized(Exception):
@@ -129,13 +135,9 @@ class WattiVahtiStream(TapStream, RESTStream):
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
         """Exponential waits from ``retry_wait_seconds``; a 429's ``Retry-After`` wins (capped)."""
         exception = yield 0.0  # backoff primes the generator with send(None)
-        base = self.settings.retry_wait_seconds
         attempt = 0
         while True:
-            wait = min(base * 2**attempt, _MAX_WAIT_SECONDS)
-            asked = _retry_after(exception)
-            if asked is not None:
-                wait = asked
+            wait = backoff_wait(attempt, self.settings.retry_wait_seconds, _retry_after(exception))
             attempt += 1
             exception = yield wait
 
@@ -147,7 +149,7 @@ class WattiVahtiStream(TapStream, RESTStream):
     @override
     def backoff_jitter(self, value: float) -> float:
         """Up to 10 % more than the computed wait (never less than a ``Retry-After``)."""
-        return value * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
+        return jitter(value)
 
     @override
     def backoff_handler(self, details: Details) -> None:
@@ -300,14 +302,10 @@ def _retry_after(exception: object) -> float | None:
     response = getattr(exception, "response", None)
     if not isinstance(response, requests.Response) or response.status_code != 429:
         return None
-    return retry_after(response, _MAX_WAIT_SECONDS)
+    return retry_after(response, MAX_WAIT_SECONDS)
 
 
 def _describe_failure(exception: object) -> str:
     if isinstance(exception, RetriableAPIError) and exception.response is not None:
-        return f"HTTP {exception.response.status_code} {exception.response.reason}"
-    if isinstance(exception, requests.Timeout):
-        return "timed out"
-    if isinstance(exception, requests.ConnectionError):
-        return "connection failed"
-    return type(exception).__name__
+        return describe_failure(exception.response)
+    return describe_failure(exception if isinstance(exception, BaseException) else None)

@@ -32,6 +32,10 @@ from singer_sdk import typing as th
 
 from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
+from tap_wattivahti.prices.elering import DEFAULT_URL as ELERING_URL
+from tap_wattivahti.prices.entsoe import DEFAULT_URL as ENTSOE_URL
+from tap_wattivahti.prices.entsoe import HOW_TO_AUTHENTICATE, EntsoeSource
+from tap_wattivahti.prices.sources import checked_area
 from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY
 from tap_wattivahti.terms import Terms, parse_terms
 from tap_wattivahti.timeutil import parse_local
@@ -219,13 +223,58 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="OAuth scope that grants access to the meter data API.",
     ),
     th.Property(
+        "price_source",
+        th.StringType,
+        default="elering",
+        title="Price source",
+        description=(
+            "Where the day-ahead spot prices come from: elering (no key needed), entsoe (needs "
+            "entsoe_token) or none (no price request at all; spot_prices emits nothing)."
+        ),
+    ),
+    th.Property(
+        "price_area",
+        th.StringType,
+        default="FI",
+        title="Price area",
+        description=(
+            "Bidding zone of the spot prices: FI, EE, LV or LT; with price_source entsoe also "
+            "any bidding zone's EIC code, e.g. 10YFI-1--------U."
+        ),
+    ),
+    th.Property(
+        "elering_url",
+        th.StringType,
+        default=ELERING_URL,
+        title="Elering URL",
+        description="Base URL of Elering's price API (price_source elering).",
+    ),
+    th.Property(
+        "entsoe_url",
+        th.StringType,
+        default=ENTSOE_URL,
+        title="ENTSO-E URL",
+        description="ENTSO-E Transparency Platform API URL (price_source entsoe).",
+    ),
+    th.Property(
+        "entsoe_token",
+        th.StringType,
+        secret=True,
+        title="ENTSO-E token",
+        description=(
+            "ENTSO-E Transparency Platform security token (free: register, ask for Restful "
+            "API access, then generate it under My Account Settings). Needed by price_source "
+            "entsoe."
+        ),
+    ),
+    th.Property(
         "request_timeout_seconds",
         th.IntegerType(minimum=1),
         default=120,
         title="Request timeout",
         description=(
-            "Seconds one API or token request may take in all (connecting and reading the "
-            "whole answer) before it counts as timed out."
+            "Seconds one API, token or price request may take in all (connecting and reading "
+            "the whole answer) before it counts as timed out."
         ),
     ),
     th.Property(
@@ -360,6 +409,34 @@ def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None])
 
 
 @dataclass(frozen=True)
+class PriceSettings:
+    """Where the day-ahead prices come from; ``source`` ``none`` asks nowhere."""
+
+    source: str
+    area: str
+    elering_url: str
+    entsoe_url: str
+    entsoe_token: str | None
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, t.Any]) -> PriceSettings:
+        """The price settings of ``values`` (defaults applied); a bad one is a clear error."""
+        source = str(values["price_source"]).strip().lower()
+        token = values.get("entsoe_token")
+        settings = cls(
+            source=source,
+            area=checked_area(source, str(values["price_area"])),
+            elering_url=_url(values, "elering_url"),
+            entsoe_url=_url(values, "entsoe_url"),
+            entsoe_token=None if token is None else str(token).strip(),
+        )
+        if source == EntsoeSource.name and not settings.entsoe_token:
+            msg = "The price_source setting is entsoe, but entsoe_token is not set. "
+            raise TapWattiVahtiError(msg + HOW_TO_AUTHENTICATE)
+        return settings
+
+
+@dataclass(frozen=True)
 class Settings:
     """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path, the
     contract terms)."""
@@ -379,6 +456,7 @@ class Settings:
     request_timeout_seconds: int
     max_retries: int
     retry_wait_seconds: float
+    prices: PriceSettings
     terms: Terms
 
     @classmethod
@@ -418,6 +496,7 @@ class Settings:
             request_timeout_seconds=int(values["request_timeout_seconds"]),
             max_retries=int(values["max_retries"]),
             retry_wait_seconds=float(values["retry_wait_seconds"]),
+            prices=PriceSettings.from_config(values),
             terms=parse_terms(values, zone),
         )
 
@@ -499,6 +578,17 @@ def _not_negative(values: Mapping[str, t.Any], name: str, unit: str) -> int:
     msg = (
         f"The {name} setting is {value!r}: give a whole number of {unit}, 0 or more; the "
         f"default is {DEFAULTS[name]}."
+    )
+    raise TapWattiVahtiError(msg)
+
+
+def _url(values: Mapping[str, t.Any], name: str) -> str:
+    url = str(values[name]).strip().rstrip("/")
+    if url.startswith(("https://", "http://")):
+        return url
+    msg = (
+        f"The {name} setting {values[name]!r} is not an http(s) URL: set it to one, or unset it "
+        f"for the default {DEFAULTS[name]}."
     )
     raise TapWattiVahtiError(msg)
 

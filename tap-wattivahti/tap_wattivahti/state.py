@@ -18,11 +18,18 @@ A ``daily_totals`` partition::
      "replication_key": "day_start", "replication_key_value": "2025-06-12T21:00:00+00:00",
      "days": {"2025-06-12": ["5e6f708192a3b4c5", 0]}}
 
+A ``spot_prices`` partition::
+
+    {"context": {"area": "FI"},
+     "replication_key": "timestamp", "replication_key_value": "2025-11-21T21:45:00+00:00",
+     "owed": [["2025-11-16T11:00:00+00:00", "2025-11-16T13:00:00+00:00"]]}
+
 ``days`` holds a mark per local day a later run may fetch again: a fingerprint of what was
 emitted for the day, how many of its periods were missing, and (meter streams) which of its
 quarter-hour slots hold a record, as hexadecimal bits (``"ffffffffffffffffffffffff"``: all 96;
 a mark without it, of an earlier version, reads as unknown). What the other keys mean, and when
-they are written: docs/design.md, "The settlement window". An extra key that is absent reads as
+they are written: docs/design.md, "The settlement window" (``owed``, the spans whose prices did
+not arrive: "Spot prices"). An extra key that is absent reads as
 unknown; one that does not parse or names an instant after now (a clock that was ahead, a hand
 edit) is dropped with a WARNING (:meth:`MeterState.distrust`). A state whose shape the SDK
 cannot read at all stops the tap with one paragraph before any output (:func:`check`).
@@ -73,6 +80,7 @@ REPAIR = (
     "`meltano state clear --force STATE_ID`, after which the next run starts at start_date (else "
     "initial_sync_days ago); without Meltano, correct or remove the file given to --state"
 )
+OWED = "owed"
 
 
 class PartitionState:
@@ -112,6 +120,11 @@ class PartitionState:
             for day in dropped:
                 stored.pop(day.isoformat(), None)
         return dropped
+
+    @property
+    def has_bookmark(self) -> bool:
+        """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
+        return bool(self._state.get(BOOKMARK))
 
     def _instant(self, key: str) -> datetime | None:
         text = self._state.get(key)
@@ -168,11 +181,6 @@ class MeterState(PartitionState):
             self._state.pop(key)
             dropped.append(f"{problem}, so {effect}")
         return dropped
-
-    @property
-    def has_bookmark(self) -> bool:
-        """Whether the SDK keeps a bookmark for the partition (the SDK reads its value)."""
-        return bool(self._state.get(BOOKMARK))
 
     @property
     def settled_at(self) -> datetime | None:
@@ -287,3 +295,29 @@ def _is_instant(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+class PriceState(PartitionState):
+    """The state of one area's ``spot_prices`` partition."""
+
+    @property
+    def owed(self) -> list[tuple[datetime, datetime]]:
+        """The spans (UTC, ``[start, stop)``) whose prices did not arrive, in time order; entries
+        that do not parse are ignored."""
+        spans = []
+        stored = self._state.get(OWED)
+        for entry in stored if isinstance(stored, list) else []:
+            try:
+                start, stop = (datetime.fromisoformat(text) for text in entry)
+            except (TypeError, ValueError):
+                continue
+            if start.tzinfo is not None and stop.tzinfo is not None and start < stop:
+                spans.append((start, stop))
+        return sorted(spans)
+
+    @owed.setter
+    def owed(self, spans: list[tuple[datetime, datetime]]) -> None:
+        if spans:
+            self._state[OWED] = [[start.isoformat(), stop.isoformat()] for start, stop in spans]
+        else:
+            self._state.pop(OWED, None)

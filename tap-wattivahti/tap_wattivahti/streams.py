@@ -1,32 +1,59 @@
-"""The streams: ``consumption`` and ``production`` (one record per period), ``daily_totals``.
+"""The streams: ``consumption`` and ``production`` (one record per period), ``daily_totals``,
+and ``spot_prices``.
 
 Each stream class is its schema, its partitions and the hand-over of records to the SDK; a
 metering point's run is :class:`~tap_wattivahti.meter_run.MeterRun`, and what the meter streams
 hand to ``daily_totals`` goes through the tap's :class:`~tap_wattivahti.ledger.Ledger`
-(docs/design.md, "The derived streams").
+(docs/design.md, "The derived streams"). An area's run of ``spot_prices`` is
+:class:`~tap_wattivahti.prices.run.PriceRun`; every price comes from the tap's one
+:class:`~tap_wattivahti.prices.book.PriceBook` (docs/design.md, "Spot prices").
 """
 
 from __future__ import annotations
 
 import typing as t
+from datetime import datetime
 
 from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_wattivahti.client import TapStream, WattiVahtiStream
 from tap_wattivahti.meter_run import DELETED_AT, MIXED, MeterResult, MeterRun
+from tap_wattivahti.prices.run import PriceRun
+from tap_wattivahti.prices.sources import SOURCES
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import DayMark, record_fingerprint
-from tap_wattivahti.state import MeterState, PartitionState
+from tap_wattivahti.state import MeterState, PartitionState, PriceState
+from tap_wattivahti.timeutil import UTC
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
     from tap_wattivahti.ledger import Ledger
+    from tap_wattivahti.prices.book import PriceBook
+    from tap_wattivahti.tap import TapWattiVahti
 
 KINDS = ("consumption", "production")
+
+
+def _period(resolution: str) -> tuple[th.Property, th.Property]:
+    """The ``timestamp`` (the period start) and ``resolution`` properties of a period's record;
+    ``resolution`` describes the latter."""
+    return (
+        th.Property(
+            "timestamp", th.DateTimeType, required=True, description="Start of the period, UTC."
+        ),
+        _one_of("resolution", (QUARTER_HOURLY, HOURLY), resolution),
+    )
+
+
+def _one_of(name: str, values: Iterable[str], description: str) -> th.Property:
+    """A required text property that holds one of ``values``."""
+    return th.Property(
+        name, th.StringType, required=True, allowed_values=list(values), description=description
+    )
 
 
 def record_schema(quantity: str) -> dict[str, t.Any]:
@@ -78,13 +105,7 @@ def record_schema(quantity: str) -> dict[str, t.Any]:
 
 DAILY_SCHEMA = th.PropertiesList(
     th.Property("metering_point", th.StringType, required=True, description="Metering point code."),
-    th.Property(
-        "kind",
-        th.StringType,
-        required=True,
-        allowed_values=list(KINDS),
-        description="consumption or production.",
-    ),
+    _one_of("kind", KINDS, "consumption or production."),
     th.Property("date", th.DateType, required=True, description="The local date."),
     th.Property(
         "day_start",
@@ -92,12 +113,10 @@ DAILY_SCHEMA = th.PropertiesList(
         required=True,
         description="Local midnight at the start of the day, as a UTC instant.",
     ),
-    th.Property(
+    _one_of(
         "resolution",
-        th.StringType,
-        required=True,
-        allowed_values=[QUARTER_HOURLY, HOURLY, MIXED],
-        description=f"Length of the day's periods; {MIXED} on the day a meter switched.",
+        (QUARTER_HOURLY, HOURLY, MIXED),
+        f"Length of the day's periods; {MIXED} on the day a meter switched.",
     ),
     th.Property(
         "expected_periods",
@@ -119,6 +138,24 @@ DAILY_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+PRICE_SCHEMA = th.PropertiesList(
+    th.Property(
+        "area",
+        th.StringType,
+        required=True,
+        description="Bidding zone (the price_area setting), e.g. FI.",
+    ),
+    *_period("Length of the period: PT15MIN since the 2025-10-01 go-live, PT1H before."),
+    th.Property(
+        "price_eur_mwh",
+        th.NumberType,
+        required=True,
+        description="Day-ahead market price in EUR/MWh, VAT excluded; may be negative.",
+    ),
+    _one_of("source", SOURCES, "Where the price came from (the price_source setting)."),
+).to_dict()
+
+
 class _Ordered(TapStream):
     """A stream that takes part in the tap's ledger: it names the streams it takes from
     (``inputs``); the tap syncs it after them, and the ledger checks that."""
@@ -130,6 +167,10 @@ class _Ordered(TapStream):
     def ledger(self) -> Ledger:
         """The tap's ledger."""
         return self.tap.ledger
+
+    def want_prices(self, book: PriceBook) -> None:
+        """Tell the run's price book what this stream will ask it (no request): the tap asks
+        every selected stream before the first price is fetched. Most ask nothing."""
 
 
 class _Settled(_Ordered):
@@ -259,3 +300,65 @@ class DailyTotalsStream(_Settled):
         if result.keep_from is not None:
             state.forget_before(result.keep_from)
         self.ledger.done(self.name, kind, code)
+
+
+class SpotPricesStream(_Settled):
+    """Day-ahead prices of the ``price_area`` from the ``price_source``, up to the end of
+    tomorrow (local) as soon as the source has them; a price that has not arrived is asked again
+    (one partition per area)."""
+
+    name = "spot_prices"
+    primary_keys = ("area", "timestamp")
+    replication_key = "timestamp"
+    schema = PRICE_SCHEMA
+    selected_by_default = False  # the shipped meltano.yml selects it
+
+    def __init__(self, tap: TapWattiVahti) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        self._runs: dict[str, PriceRun] = {}
+
+    @property
+    @override
+    def partitions(self) -> list[dict]:
+        """One partition: the ``price_area``."""
+        return [{"area": self.settings.prices.area}]
+
+    @override
+    def compare_start_date(self, value: str, start_date_value: str) -> str:
+        """A bookmark wins over ``start_date`` (the SDK would take the later of the two)."""
+        return value
+
+    def price_run(self, context: Context) -> PriceRun:
+        """The run of one area (made once per sync): its bookmark and state as the SDK keeps
+        them."""
+        area = str(context["area"])
+        if area not in self._runs:
+            state = PriceState(self.get_context_state(context))
+            self._runs[area] = PriceRun(
+                settings=self.settings,
+                state=state,
+                bookmark=self.get_starting_timestamp(context) if state.has_bookmark else None,
+                now=datetime.now(UTC),
+                logger=self.logger,
+            )
+        return self._runs[area]
+
+    @override
+    def want_prices(self, book: PriceBook) -> None:
+        """Each area's range and owed spans."""
+        if book.source is not None:
+            for context in self.partitions:
+                self.price_run(context).want(book)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        """The area's prices in time order (none with ``price_source`` ``none``)."""
+        assert context is not None
+        book = self.tap.price_book
+        if book.source is None:
+            self.logger.info(
+                "The price_source setting is none: spot_prices asks for no price and emits nothing."
+            )
+            return
+        yield from self.price_run(context).records(book)

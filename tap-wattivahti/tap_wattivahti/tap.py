@@ -21,14 +21,22 @@ from tap_wattivahti import compat
 from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.ledger import Ledger, in_order
+from tap_wattivahti.prices.sources import open_book
 from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
 from tap_wattivahti.state import check, unreadable
-from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
+from tap_wattivahti.streams import (
+    ConsumptionStream,
+    DailyTotalsStream,
+    ProductionStream,
+    SpotPricesStream,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
     from singer_sdk import Stream
+
+    from tap_wattivahti.prices.book import PriceBook
 
 PROGRAM = "tap-wattivahti"
 #: Where the command keeps the --config file names for the checks at start (``click`` meta).
@@ -127,8 +135,13 @@ class TapWattiVahti(compat.TapStopHook):
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
-        """consumption and daily_totals (selected by default), and production."""
-        return [ConsumptionStream(self), ProductionStream(self), DailyTotalsStream(self)]
+        """consumption and daily_totals (selected by default), production and spot_prices."""
+        return [
+            ConsumptionStream(self),
+            ProductionStream(self),
+            DailyTotalsStream(self),
+            SpotPricesStream(self),
+        ]
 
     @property
     @override
@@ -148,6 +161,17 @@ class TapWattiVahti(compat.TapStopHook):
         streams = self.streams
         selected = frozenset(name for name, stream in streams.items() if stream.selected)
         return Ledger(_inputs(streams), selected)
+
+    @cached_property
+    def price_book(self) -> PriceBook:
+        """The run's prices. Made when a stream first needs a price: every selected stream says
+        first what it will ask, so that ask fetches it all together (docs/prices.md)."""
+        book = open_book(self.settings, self.logger)
+        for stream in self.streams.values():
+            want_prices = getattr(stream, "want_prices", None)
+            if stream.selected and want_prices is not None:
+                want_prices(book)
+        return book
 
     @classmethod
     @override

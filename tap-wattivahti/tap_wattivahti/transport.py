@@ -1,10 +1,13 @@
-"""HTTP for the API and the token endpoint alike: a total deadline per request, ``Retry-After``,
-short excerpts of answers for messages.
+"""HTTP for every request of the tap: a total deadline per request, backoff waits (``Retry-After``
+honoured), a retried GET for the price sources, short excerpts of answers for messages.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import time
+from dataclasses import dataclass, field
 
 import requests
 import urllib3.exceptions
@@ -16,6 +19,8 @@ from tap_wattivahti import compat
 
 _EXCERPT_CHARS = 300
 _READ_BYTES = 65536
+#: The longest wait before a retry, whatever the backoff or a ``Retry-After`` asks.
+MAX_WAIT_SECONDS = 300.0
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -108,3 +113,82 @@ def retry_after(response: requests.Response, cap: float) -> float | None:
         return Retry(retry_after_max=int(cap)).parse_retry_after(value)
     except urllib3.exceptions.InvalidHeader:
         return None
+
+
+def backoff_wait(attempt: int, first_wait: float, asked: float | None = None) -> float:
+    """Seconds before retry ``attempt + 1``: ``first_wait`` doubled per retry, at most
+    :data:`MAX_WAIT_SECONDS`; a 429's ``Retry-After`` (``asked``, already capped) wins."""
+    if asked is not None:
+        return asked
+    return min(first_wait * 2**attempt, MAX_WAIT_SECONDS)
+
+
+def jitter(wait: float) -> float:
+    """Up to 10 % more than ``wait`` (never less: a ``Retry-After`` is a minimum)."""
+    return wait * (1 + random.random() / 10)  # noqa: S311 - jitter, not cryptography
+
+
+def describe_failure(failure: requests.Response | BaseException | None) -> str:
+    """A failed attempt in a few words (``HTTP 503 Service Unavailable``, ``timed out``), never
+    with a URL (it may carry a secret)."""
+    if isinstance(failure, requests.Response):
+        return f"HTTP {failure.status_code} {failure.reason}".rstrip()
+    if isinstance(failure, requests.Timeout):
+        return "timed out"
+    if isinstance(failure, requests.ConnectionError):
+        return "connection failed"
+    return type(failure).__name__
+
+
+class Unanswered(Exception):
+    """Every attempt of a request failed (429, 5xx, dropped connection, timeout)."""
+
+    def __init__(self, attempts: int, last: str) -> None:
+        """``attempts`` made; ``last`` describes the last failure (:func:`describe_failure`)."""
+        super().__init__(f"after {attempts} attempts ({last})")
+        self.attempts = attempts
+        self.last = last
+
+
+@dataclass
+class Http:
+    """Retried GETs, as the meter streams retry: each attempt within ``timeout_seconds`` in all
+    (:class:`DeadlineAdapter`); 429, 5xx, dropped connections and timeouts retried up to
+    ``max_retries`` times with :func:`backoff_wait`. Used by the price sources."""
+
+    timeout_seconds: float
+    max_retries: int
+    retry_wait_seconds: float
+    logger: logging.Logger
+    session: requests.Session = field(default_factory=deadline_session)
+
+    def get(self, url: str, params: dict[str, str], what: str) -> requests.Response:
+        """The first answer to ``GET url?params`` that is not a 429 or 5xx; ``what`` names the
+        request in retry warnings (and holds no secret). Raises :class:`Unanswered`."""
+        attempt = 0
+        while True:
+            failure: requests.Response | requests.RequestException
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout_seconds)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure, asked = exc, None
+            else:
+                if response.status_code != 429 and response.status_code < 500:
+                    return response
+                failure = response
+                asked = None
+                if response.status_code == 429:
+                    asked = retry_after(response, MAX_WAIT_SECONDS)
+            if attempt == self.max_retries:
+                raise Unanswered(attempt + 1, describe_failure(failure))
+            wait = jitter(backoff_wait(attempt, self.retry_wait_seconds, asked))
+            attempt += 1
+            self.logger.warning(
+                "%s failed (%s); retry %d of %d in %.1f s.",
+                what,
+                describe_failure(failure),
+                attempt,
+                self.max_retries,
+                wait,
+            )
+            time.sleep(wait)

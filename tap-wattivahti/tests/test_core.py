@@ -1,9 +1,10 @@
 """The SDK's standard tap tests against the simulator, plus what they do not check themselves.
 
 The SDK builds the test class (and a tap) at import, so the simulator starts here at import.
-A catalog selects ``production`` too (it is not selected by default), so the suite checks
-both streams. Every standard test creates new tap instances: they share the token file, which
-keeps strict refresh-token rotation working across them. The environment is not read
+A catalog selects ``production`` and ``spot_prices`` too (they are not selected by default), so
+the suite checks every stream; the prices come from a simulated Elering. Every standard test
+creates new tap instances: they share the token file, which keeps strict refresh-token rotation
+working across them. The environment is not read
 (``parse_env_config=False``), so stray ``TAP_WATTIVAHTI_*`` variables cannot change the config.
 """
 
@@ -19,22 +20,25 @@ import pytest
 from singer_sdk.testing import get_tap_test_class
 from tap_wattivahti.tap import TapWattiVahti
 
+from tests.price_simulators import EleringSimulator
 from tests.simulator import MeteringPoint, Simulator, local_midnight_utc
 
 SIMULATOR = Simulator(
     [MeteringPoint("1234567", production=True), MeteringPoint("7654321", production=True)]
 ).start()
+ELERING = EleringSimulator().start()
 TOKEN_FOLDER = tempfile.TemporaryDirectory(prefix="tap-wattivahti-core-")
 CONFIG = SIMULATOR.tap_config(
     refresh_token_file=str(Path(TOKEN_FOLDER.name) / "refresh_token.txt"),
     start_date="2025-06-10",
     end_date="2025-06-11",
     retry_wait_seconds=0.05,
+    elering_url=ELERING.url,
 )
 
 
-def _catalog_with_production_selected() -> dict:
-    """Production is not selected by default; the suite checks both streams' schemas."""
+def _catalog_with_every_stream_selected() -> dict:
+    """Production and spot_prices are not selected by default; the suite checks every stream."""
     catalog = TapWattiVahti(config=CONFIG, parse_env_config=False).catalog_dict
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
@@ -48,7 +52,7 @@ StandardTests: Any = get_tap_test_class(
     TapWattiVahti,
     config=CONFIG,
     parse_env_config=False,
-    catalog=_catalog_with_production_selected(),
+    catalog=_catalog_with_every_stream_selected(),
 )
 
 
@@ -56,6 +60,7 @@ StandardTests: Any = get_tap_test_class(
 def _simulator_lifetime() -> Iterator[None]:
     yield
     SIMULATOR.stop()
+    ELERING.stop()
     TOKEN_FOLDER.cleanup()
 
 
@@ -99,4 +104,12 @@ class TestTapWattiVahti(StandardTests):
         assert len(produced) == 96
         assert {r["timestamp"]: r["production_wh"] for r in produced} == {
             instant.isoformat(): float(wh) for instant, wh in truth.items()
+        }
+
+    def test_spot_prices_match_the_ground_truth(self, runner):
+        start, stop = local_midnight_utc(date(2025, 6, 10)), local_midnight_utc(date(2025, 6, 11))
+        truth = ELERING.truth("FI", start, stop)
+        assert len(truth) == 24  # hourly: before the 15-minute go-live
+        assert {r["timestamp"]: r["price_eur_mwh"] for r in runner.records["spot_prices"]} == {
+            instant.isoformat(): float(price.eur_mwh) for instant, price in truth.items()
         }
