@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import sys
+import threading
 import typing as t
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -96,6 +97,12 @@ class WattiVahtiStream(TapStream, RESTStream):
     #: ``measurementType`` of the API: 1 consumption, 6 production.
     measurement_type: t.ClassVar[int]
 
+    def __init__(self, tap: TapWattiVahti) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        #: ``metering_point``: whose request this thread is sending (its account authenticates).
+        self._sending = threading.local()
+
     @property
     @override
     def url_base(self) -> str:
@@ -105,8 +112,9 @@ class WattiVahtiStream(TapStream, RESTStream):
     @property
     @override
     def authenticator(self) -> WattiVahtiAuthenticator:
-        """The tap's single authenticator (the SDK asks for it on every request)."""
-        return self.tap.authenticator
+        """The authenticator of the partition's account (the SDK asks for it on every
+        request)."""
+        return self.tap.authenticator(self._sending.metering_point)
 
     @property
     @override
@@ -186,6 +194,7 @@ class WattiVahtiStream(TapStream, RESTStream):
             f"metering point {metering_point} ({self.name}, {resolution}, "
             f"{params['start']} to {params['stop']})"
         )
+        self._sending.metering_point = metering_point
         request = self.build_prepared_request(
             method="GET", url=self.get_url(context), params=params, headers=self.http_headers
         )

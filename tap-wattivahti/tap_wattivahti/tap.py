@@ -1,4 +1,4 @@
-"""The WattiVahti tap: the streams, one authenticator, and the console entry point.
+"""The WattiVahti tap: the streams, one authenticator per account, and the console entry point.
 
 Its settings are declared and read in :mod:`tap_wattivahti.settings`; an expected failure ends
 the command with one paragraph (:func:`tap_wattivahti.errors.reported`).
@@ -14,7 +14,7 @@ from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
 from tap_wattivahti import compat
-from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
+from tap_wattivahti.auth import TokenEndpoint, WattiVahtiAuthenticator, token_store
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.settings import SCHEMA, Settings
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
@@ -80,20 +80,27 @@ class TapWattiVahti(compat.TapStopHook):
         return Settings.from_config(self.config)
 
     @cached_property
-    def authenticator(self) -> WattiVahtiAuthenticator:
-        """The one authenticator of this tap instance: one refresh per run."""
+    def _authenticators(self) -> dict[str, WattiVahtiAuthenticator]:
+        """One authenticator per account (one refresh per run and account), made when needed."""
+        return {}
+
+    def authenticator(self, metering_point: str) -> WattiVahtiAuthenticator:
+        """The authenticator of the account that ``metering_point`` belongs to."""
         settings = self.settings
-        return WattiVahtiAuthenticator(
-            TokenStore(settings.tokens.refresh_token_file, settings.tokens.refresh_token),
-            TokenEndpoint(
-                url=settings.tokens.token_url,
-                client_id=settings.tokens.client_id,
-                scope=settings.tokens.scope,
-                timeout=settings.request_timeout_seconds,
-                retry_wait_seconds=settings.retry_wait_seconds,
-            ),
-            self.logger,
-        )
+        account = settings.account_of(metering_point)
+        if account.name not in self._authenticators:
+            self._authenticators[account.name] = WattiVahtiAuthenticator(
+                token_store(settings.tokens, account, self.logger),
+                TokenEndpoint(
+                    url=settings.tokens.token_url,
+                    client_id=settings.tokens.client_id,
+                    scope=settings.tokens.scope,
+                    timeout=settings.request_timeout_seconds,
+                    retry_wait_seconds=settings.retry_wait_seconds,
+                ),
+                self.logger,
+            )
+        return self._authenticators[account.name]
 
     @override
     def discover_streams(self) -> Sequence[Stream]:

@@ -187,9 +187,9 @@ def test_login_settings_layer_flags_environment_files_alias_and_defaults(tmp_pat
     monkeypatch.setenv("TAP_WATTIVAHTI_CLIENT_ID", "env-client")
     monkeypatch.setenv("TAP_WATTIVAHTI_TOKEN_URL", "")  # empty: unset
     monkeypatch.setenv("REFRESH_TOKEN_FILE", "alias.txt")
-    no_flags = {"refresh_token_file": None, "token_url": None, "client_id": None}
+    no_flags = {"token_url": None, "client_id": None}
     got = settings.login_settings([str(first), str(second)], no_flags)
-    assert got.refresh_token_file == Path("second.txt")  # later files win over the alias
+    assert got.account(None).refresh_token_file == Path("second.txt")  # files win over the alias
     assert got.client_id == "env-client"  # the environment wins over the files, as in the tap
     assert got.token_url == settings.DEFAULTS["token_url"]
     assert got.scope == settings.DEFAULTS["scope"]  # an empty value is unset
@@ -197,6 +197,10 @@ def test_login_settings_layer_flags_environment_files_alias_and_defaults(tmp_pat
         [str(first)], {**no_flags, "client_id": "flag-client", "token_url": "http://x/token"}
     )
     assert (flagged.client_id, flagged.token_url) == ("flag-client", "http://x/token")
-    assert settings.login_settings([], no_flags).refresh_token_file == Path("alias.txt")
+    assert settings.login_settings([], no_flags).account(None).refresh_token_file == Path(
+        "alias.txt"
+    )
     monkeypatch.delenv("REFRESH_TOKEN_FILE")
-    assert settings.login_settings([], no_flags).refresh_token_file == Path("refresh_token.txt")
+    assert settings.login_settings([], no_flags).account(None).refresh_token_file == Path(
+        "refresh_token.txt"
+    )
