@@ -61,12 +61,17 @@ _LOGIN_SETTINGS = (
     "scope",
 )
 
-_ACCOUNT = th.ObjectType(
-    th.Property("name", th.StringType, description="Letters, digits, _ . -; unique."),
-    th.Property("metering_points", th.ArrayType(th.StringType)),
-    th.Property("refresh_token_file", th.StringType),
-    th.Property("refresh_token", th.StringType, secret=True),
-    additional_properties=True,  # an unknown key is named by parse_accounts, not the SDK
+# The shape of an account, untyped here: parse_accounts checks it with messages that never
+# echo a value (the SDK's validation would print a misplaced token).
+_ACCOUNT = th.CustomType(
+    {
+        "properties": {
+            "name": {"description": "Letters, digits, _ . -; unique."},
+            "metering_points": {"description": "The account's metering point codes."},
+            "refresh_token_file": {"description": "Its token file."},
+            "refresh_token": {"description": "Seeds its token file.", "secret": True},
+        }
+    }
 )
 
 SCHEMA: dict[str, t.Any] = th.PropertiesList(
