@@ -1,30 +1,10 @@
 """Which ``meterdata2`` requests cover each window: the ``resolution`` setting as a pure planner.
 
-**auto** — 15-minute values wherever they exist, hourly values elsewhere, never both for one
-period — costs about one request per window:
-
-* 15-minute values never take over an hour that hourly values were taken for
-  (:attr:`Switch.hours_until`, kept in state): an hour stored hourly whose ``:00`` quarter hour
-  is absent would stay beside its other quarter hours and count twice. When quarter hours show
-  up later for hours already taken hourly (absent, or not published yet, at the first fetch),
-  those hours stay hourly and the switch is where the hourly values end;
-* a window after the meter's first 15-minute value asks ``PT15MIN`` only, one before it (or, on
-  the local day of the run's end, after a probe of that same day found none) asks ``PT1H`` only.
-  What is known (:class:`Switch`) is kept in the partition's state, so an incremental run costs
-  one request and a meter that switches later is noticed by at most one probe per local day;
-* otherwise the window asks ``PT15MIN`` first. Values from its start: done. Values from a later
-  instant S: the switch is in this window, so ``PT1H`` is asked for ``[start, S)`` and only hours
-  that end by S are kept (an hour overlapping the first quarter hour would double it). No values:
-  the window is hourly, and a binary search over the remaining windows (probing the last local
-  day of a window with ``PT15MIN``) finds the first one with 15-minute values, so a multi-year
-  hourly history costs a logarithmic number of probes instead of a second request per window.
-
-``PT15MIN`` or ``PT1H`` force one request per window at that resolution.
-
 Answers in, next request out: :meth:`Planner.window` gives a :class:`WindowPlan` whose
 :attr:`~WindowPlan.ask` is the request to send; :meth:`~WindowPlan.answer` takes where the
 answer's values begin and gives the next one, until the window is covered
-(:attr:`~WindowPlan.cover`). No HTTP, no SDK: the streams send the requests.
+(:attr:`~WindowPlan.cover`). No HTTP, no SDK. The rules it keeps: docs/design.md, "The
+resolution switch".
 """
 
 from __future__ import annotations

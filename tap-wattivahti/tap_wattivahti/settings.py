@@ -30,6 +30,7 @@ from singer_sdk import typing as th
 from tap_wattivahti import compat
 from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.resolution import AUTO, HOURLY, QUARTER_HOURLY
+from tap_wattivahti.terms import Terms, parse_terms
 from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
@@ -73,6 +74,25 @@ _ACCOUNT = th.CustomType(
         }
     }
 )
+
+#: A c/kWh, EUR or percent amount of the terms: a JSON number, or text, kept exact (``terms``).
+_AMOUNT = th.CustomType({"type": ["number", "string"]})
+_FROM = th.Property(
+    "from", th.StringType, description="Local date YYYY-MM-DD from which the entry is in force."
+)
+
+
+def _terms(name: str, title: str, description: str, *fields: tuple[str, str]) -> th.Property:
+    """A terms setting: a list of dated entries (see tap_wattivahti.terms)."""
+    entry = th.ObjectType(
+        _FROM,
+        *(
+            th.Property(key, _AMOUNT if key != "type" else th.StringType, description=text)
+            for key, text in fields
+        ),
+    )
+    return th.Property(name, th.ArrayType(entry), title=title, description=description)
+
 
 SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
@@ -300,6 +320,59 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
             "Retry-After wins."
         ),
     ),
+    _terms(
+        "energy_contracts",
+        "Energy contracts",
+        "The seller's terms by date, VAT excluded: entries {from, type, ...}, each in force "
+        "until the next one's from, in ascending order. type spot takes margin_c_per_kwh, "
+        "fixed price_c_per_kwh, time_of_day day_c_per_kwh (07-22 local) and night_c_per_kwh; "
+        "each also monthly_fee_eur. Unset: no costs. See docs/prices-and-costs.md.",
+        ("type", "spot, fixed or time_of_day."),
+        ("margin_c_per_kwh", "spot: c/kWh added to the market price (may be negative)."),
+        ("price_c_per_kwh", "fixed: c/kWh."),
+        ("day_c_per_kwh", "time_of_day: c/kWh from 07:00 to 22:00 local time."),
+        ("night_c_per_kwh", "time_of_day: c/kWh from 22:00 to 07:00 local time."),
+        ("monthly_fee_eur", "EUR per calendar month (0 when there is none)."),
+    ),
+    _terms(
+        "network_tariffs",
+        "Network tariffs",
+        "The network company's transfer terms by date, VAT excluded: entries {from, type, "
+        "...}, each in force until the next one's from, in ascending order. type general "
+        "takes c_per_kwh, time_of_day day_c_per_kwh (07-22 local, every day) and "
+        "night_c_per_kwh, seasonal winter_day_c_per_kwh (November-March, Monday-Saturday "
+        "07-22) and other_c_per_kwh; each also monthly_fee_eur. Unset: no costs.",
+        ("type", "general, time_of_day or seasonal."),
+        ("c_per_kwh", "general: c/kWh."),
+        ("day_c_per_kwh", "time_of_day: c/kWh from 07:00 to 22:00 local time."),
+        ("night_c_per_kwh", "time_of_day: c/kWh from 22:00 to 07:00 local time."),
+        ("winter_day_c_per_kwh", "seasonal: c/kWh November-March, Monday-Saturday 07-22."),
+        ("other_c_per_kwh", "seasonal: c/kWh at every other time."),
+        ("monthly_fee_eur", "EUR per calendar month (0 when there is none)."),
+    ),
+    _terms(
+        "production_contracts",
+        "Production contracts",
+        "What produced energy is sold for, by date: entries {from, margin_c_per_kwh}; the sale "
+        "value is kWh x (market price - margin), no VAT. Unset: production is not costed.",
+        ("margin_c_per_kwh", "c/kWh the buyer keeps from the market price."),
+    ),
+    _terms(
+        "electricity_tax",
+        "Electricity tax",
+        "Electricity tax by date, VAT excluded: entries {from, c_per_kwh}. Unset: the built-in "
+        "class I table (strategic stockpile fee included); set, it replaces the table whole.",
+        ("c_per_kwh", "c/kWh, VAT excluded."),
+    ),
+    _terms(
+        "vat",
+        "VAT",
+        "VAT by date: entries {from, energy_percent, network_percent}; energy_percent applies "
+        "to the seller's part, network_percent to transfer and electricity tax. Unset: the "
+        "built-in Finnish rates; set, it replaces them whole.",
+        ("energy_percent", "VAT % on energy and its monthly fee."),
+        ("network_percent", "VAT % on transfer, its monthly fee and electricity tax."),
+    ),
 ).to_dict()
 
 #: Setting name → default, as the schema declares them (read once, before the SDK adds its own
@@ -398,7 +471,8 @@ def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None])
 
 @dataclass(frozen=True)
 class Settings:
-    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path)."""
+    """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path, the
+    contract terms)."""
 
     #: Every account's metering points, in the order of the accounts.
     metering_points: tuple[str, ...]
@@ -417,6 +491,7 @@ class Settings:
     max_retries: int
     retry_wait_seconds: float
     max_parallel_requests: int
+    terms: Terms
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -470,6 +545,7 @@ class Settings:
             max_retries=int(values["max_retries"]),
             retry_wait_seconds=float(values["retry_wait_seconds"]),
             max_parallel_requests=int(values["max_parallel_requests"]),
+            terms=parse_terms(values, zone),
         )
 
 

@@ -1,30 +1,5 @@
-"""The settlement window: what a metering point remembers between runs, and what a run re-emits.
-
-Operators fill missing readings and correct values days after the fact. A run therefore works in
-whole local days and keeps, in the partition's state next to the SDK's bookmark, a compact mark
-per local day that it fetched from midnight: a fingerprint of the values it emitted for the day
-and how many periods of the day's grid were missing. A later run that fetches the day again
-compares the day's values up to the bookmark with the mark and re-emits the whole day only when
-they differ (a fill, a correction, a resolution change); otherwise it emits only what is newer
-than the bookmark. Marks are kept only for the days a run may fetch again (the settlement window
-and the lookback), so the state stays small however long the history.
-
-Extra keys of a partition's state (the SDK keeps and emits them with the bookmark):
-
-* ``days``: local date → ``[fingerprint, missing periods]``;
-* ``settled_at``: when a run last fetched the whole settlement window (UTC);
-* ``quarters_from`` / ``hourly_until``: where 15-minute values are known to begin, or known not
-  to exist before (the resolution switch), so an incremental run needs a single request;
-  ``hours_until``: up to where hourly values were taken (quarter hours never replace them);
-* ``totals_from``: set before a run's first record when ``daily_totals`` is selected, to the
-  start of the run's range (or an older value still owed), and removed by ``daily_totals`` once
-  it has taken the run's day summaries. A run that stopped in between (an SDK STATE in the middle
-  of a long backfill, a failure or a signal between the streams) leaves it, and the next run
-  fetches from there again, so no ended day goes without its total.
-
-A state without these keys (the tap's earlier versions) simply has no marks: its first run
-re-reads the window and emits its days once. Everything here is pure.
-"""
+"""The settlement window's rules as pure functions: day fingerprints, what a day re-emits, when
+the window is re-read, which day marks a run keeps (docs/design.md, "The settlement window")."""
 
 from __future__ import annotations
 
@@ -38,15 +13,8 @@ from decimal import Decimal
 from tap_wattivahti.timeutil import local_midnight
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, MutableMapping
+    from collections.abc import Iterable
     from zoneinfo import ZoneInfo
-
-DAYS = "days"
-SETTLED_AT = "settled_at"
-QUARTERS_FROM = "quarters_from"
-HOURLY_UNTIL = "hourly_until"
-HOURS_UNTIL = "hours_until"
-TOTALS_FROM = "totals_from"
 
 
 @dataclass(frozen=True)
@@ -129,104 +97,6 @@ def first_kept_day(
         (bookmark - lookback).astimezone(zone).date(),
         bookmark.astimezone(zone).date() - timedelta(days=correction_days),
     )
-
-
-class Memory:
-    """A partition's settlement keys, read from and written straight into its state dict."""
-
-    def __init__(self, state: MutableMapping[str, t.Any]) -> None:
-        self._state = state
-
-    # ---------------------------------------------------------------- day marks
-    def marks(self) -> dict[date, DayMark]:
-        """The day marks; entries that do not parse (a hand-edited state) are ignored."""
-        marks: dict[date, DayMark] = {}
-        stored = self._state.get(DAYS)
-        if not isinstance(stored, dict):
-            return marks
-        for text, entry in stored.items():
-            try:
-                day = date.fromisoformat(text)
-                hashed, missing = entry
-                marks[day] = DayMark(str(hashed), int(missing))
-            except (TypeError, ValueError):
-                continue
-        return marks
-
-    def mark(self, day: date, mark: DayMark) -> None:
-        """Remember what was emitted for ``day``."""
-        stored = self._state.get(DAYS)
-        if not isinstance(stored, dict):
-            stored = self._state[DAYS] = {}
-        stored[day.isoformat()] = [mark.fingerprint, mark.missing]
-
-    def forget_before(self, first: date) -> dict[date, DayMark]:
-        """Drop the marks of days before ``first``; return the dropped ones."""
-        dropped = {day: mark for day, mark in self.marks().items() if day < first}
-        stored = self._state.get(DAYS)
-        if isinstance(stored, dict):
-            for day in dropped:
-                stored.pop(day.isoformat(), None)
-        return dropped
-
-    # ---------------------------------------------------------------- instants
-    @property
-    def settled_at(self) -> datetime | None:
-        return self._instant(SETTLED_AT)
-
-    @settled_at.setter
-    def settled_at(self, value: datetime) -> None:
-        self._state[SETTLED_AT] = value.isoformat()
-
-    @property
-    def quarters_from(self) -> datetime | None:
-        return self._instant(QUARTERS_FROM)
-
-    @property
-    def hourly_until(self) -> datetime | None:
-        return self._instant(HOURLY_UNTIL)
-
-    @property
-    def hours_until(self) -> datetime | None:
-        return self._instant(HOURS_UNTIL)
-
-    @property
-    def totals_from(self) -> datetime | None:
-        return self._instant(TOTALS_FROM)
-
-    def owe_totals_from(self, start: datetime) -> None:
-        """Daily totals are owed from ``start`` (or from an older instant still owed)."""
-        owed = self.totals_from
-        self._state[TOTALS_FROM] = min(start, owed or start).isoformat()
-
-    def totals_paid(self) -> None:
-        """``daily_totals`` took the run's day summaries: nothing is owed."""
-        self._state.pop(TOTALS_FROM, None)
-
-    def remember_switch(
-        self,
-        quarters_from: datetime | None,
-        hourly_until: datetime | None,
-        hours_until: datetime | None,
-    ) -> None:
-        """Keep what is known about the resolution switch for the next run."""
-        for key, value in (
-            (QUARTERS_FROM, quarters_from),
-            (HOURLY_UNTIL, hourly_until),
-            (HOURS_UNTIL, hours_until),
-        ):
-            if value is not None:
-                self._state[key] = value.isoformat()
-
-    def _instant(self, key: str) -> datetime | None:
-        text = self._state.get(key)
-        if not isinstance(text, str):
-            return None
-        try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return value if value.tzinfo is not None else None
 
 
 @dataclass(frozen=True)

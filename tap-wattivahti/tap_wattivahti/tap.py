@@ -16,6 +16,7 @@ from typing_extensions import override
 from tap_wattivahti import compat
 from tap_wattivahti.auth import TokenEndpoint, WattiVahtiAuthenticator, token_store
 from tap_wattivahti.errors import Stopped, reported
+from tap_wattivahti.ledger import Ledger, in_order
 from tap_wattivahti.settings import SCHEMA, Settings
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 
@@ -110,12 +111,21 @@ class TapWattiVahti(compat.TapStopHook):
     @property
     @override
     def streams(self) -> dict[str, Stream]:
-        """The SDK's streams (sorted by name), with daily_totals moved last: it totals the days
-        the meter streams fetched in the same run, so it must be synced after them."""
+        """The SDK's streams (by name), except that each comes after the streams it takes from:
+        the order they are synced in (the ledger checks it)."""
         streams = super().streams
-        if DailyTotalsStream.name in streams and next(reversed(streams)) != DailyTotalsStream.name:
-            streams[DailyTotalsStream.name] = streams.pop(DailyTotalsStream.name)
+        order = in_order(streams, _inputs(streams))
+        if list(streams) != order:
+            for name in order:  # the SDK's dict, reordered in place (it is cached there)
+                streams[name] = streams.pop(name)
         return streams
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """What the streams of this run hand to the streams derived from them."""
+        streams = self.streams
+        selected = frozenset(name for name, stream in streams.items() if stream.selected)
+        return Ledger(_inputs(streams), selected)
 
     @classmethod
     @override
@@ -130,3 +140,8 @@ class TapWattiVahti(compat.TapStopHook):
             context_settings=command.context_settings,
             logger=cls.logger,
         )
+
+
+def _inputs(streams: dict[str, Stream]) -> dict[str, tuple[str, ...]]:
+    """Each stream's ``inputs``: the streams it takes from."""
+    return {name: tuple(getattr(stream, "inputs", ())) for name, stream in streams.items()}

@@ -1,21 +1,8 @@
-"""Naive local wall-clock times → UTC instants, with the daylight-saving rules; request windows;
-the periods a local day must have, and missing periods named in local time.
+"""Naive local wall-clock times → UTC instants, request windows, the periods a local day must
+have, and missing periods named in local time. Pure.
 
-The API sends every period start as a NAIVE local time (Europe/Helsinki by default). Two days a
-year that is not enough to know the instant:
-
-* spring forward (03:00 → 04:00): naive times inside the gap do not exist; a value there is an
-  unexpected shape and is rejected with a reason naming the time;
-* fall back (04:00 → 03:00): every naive time of the repeated hour happens twice. The API sends
-  them as consecutive PAIRS of the same naive time (first occurrence, then second), so the
-  occurrence is taken from how often the naive time was seen, never from a position.
-
-Only instants inside the requested window count as candidates, so a window that starts or stops
-inside the repeated hour still places each value at its own instant.
-
-A local day's grid (:func:`day_grid`) is what it must hold: 96 quarter hours (92 on the spring
-day, 100 on the fall day), or 24 hours (23, 25), or on the day a meter switches, the whole hours
-that end by the first quarter hour and the quarter hours from it. Everything here is pure.
+How the API's naive times are placed on the daylight-saving days: docs/wattivahti-api.md,
+"Daylight saving time", and docs/design.md, "Rules that keep data safe".
 """
 
 from __future__ import annotations

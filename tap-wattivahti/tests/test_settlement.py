@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from tap_wattivahti.settlement import DayMark, Memory, Value, fingerprint, values_to_emit
+from tap_wattivahti.settlement import DayMark, Value, fingerprint, values_to_emit
+from tap_wattivahti.state import MeterState
 
 from tests.simulator import SEED_METERING_POINT, MeteringPoint, Simulator, local_midnight_utc
 
@@ -66,7 +67,7 @@ def test_a_day_is_emitted_whole_only_when_what_was_emitted_changed():
 def test_memory_ignores_what_it_cannot_read_and_forgets_old_days():
     state = {"days": {"2025-06-01": ["abc", 2], "junk": 1, "2025-06-05": ["def", 0]},
              "settled_at": "not a time"}  # fmt: skip
-    memory = Memory(state)
+    memory = MeterState(state)
     assert memory.marks() == {
         date(2025, 6, 1): DayMark("abc", 2),
         date(2025, 6, 5): DayMark("def", 0),
