@@ -451,11 +451,13 @@ def signals_deferred() -> Generator[None]:
     """Hold back SIGINT and SIGTERM until the block is done, then deliver them.
 
     A refresh grant retires the token that was sent; stopping between the answer and the write
-    of the new token would lose both. Outside the main thread (where Python cannot set signal
-    handlers) the block runs unprotected.
+    of the new token would lose both. In the main thread the signals wait; in another thread
+    (where Python cannot set signal handlers: the tap's fetching workers) the block counts as a
+    critical section, which :func:`critical_sections_done` waits for before the tap stops.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with _critical_sections():
+            yield
         return
     arrived: list[int] = []
     # A handler not set from Python (getsignal gives None) cannot be put back: left alone.
@@ -469,6 +471,29 @@ def signals_deferred() -> Generator[None]:
             signal.signal(number, handler)
         for number in arrived:
             signal.raise_signal(number)
+
+
+_critical = threading.Condition()
+_inside = [0]  # grants (with the write of their answer) in progress in other threads
+
+
+@contextlib.contextmanager
+def _critical_sections() -> Generator[None]:
+    with _critical:
+        _inside[0] += 1
+    try:
+        yield
+    finally:
+        with _critical:
+            _inside[0] -= 1
+            _critical.notify_all()
+
+
+def critical_sections_done(timeout: float | None = None) -> bool:
+    """Wait until no other thread is inside a grant and the write of its answer (at most
+    ``timeout`` seconds); True when none is."""
+    with _critical:
+        return _critical.wait_for(lambda: _inside[0] == 0, timeout)
 
 
 def _post_once(

@@ -1,7 +1,7 @@
 """The base streams: what every stream of the tap shares, and one ``meterdata2`` request, its
 retries, and its answer parsed and placed.
 
-Requests are sequential and bounded: each one (API and token alike) has a total deadline of
+Requests are bounded: each one (API and token alike) has a total deadline of
 ``request_timeout_seconds`` for connecting and reading the whole answer
 (:class:`~tap_wattivahti.transport.DeadlineAdapter`); 429 (honouring ``Retry-After``), 5xx,
 dropped connections and timeouts are retried with exponential backoff (``max_retries``,
@@ -195,8 +195,12 @@ class WattiVahtiStream(TapStream, RESTStream):
             f"{params['start']} to {params['stop']})"
         )
         self._sending.metering_point = metering_point
-        request = self.build_prepared_request(
-            method="GET", url=self.get_url(context), params=params, headers=self.http_headers
+        # Prepared without the session's auth (the SDK's build_prepared_request sets it on the
+        # session, which the fetching threads share): the SDK's send authenticates it with the
+        # authenticator of this thread's account.
+        headers = {"User-Agent": self.user_agent, **self.http_headers}
+        request = self.requests_session.prepare_request(
+            requests.Request("GET", self.get_url(context), params=params, headers=headers)
         )
         response = self._send(request, context, where)
         return self._parse(response, resolution, start, stop, where)

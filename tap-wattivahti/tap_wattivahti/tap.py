@@ -14,9 +14,16 @@ from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
 from tap_wattivahti import compat
-from tap_wattivahti.auth import TokenEndpoint, WattiVahtiAuthenticator, token_store
+from tap_wattivahti.auth import (
+    TokenEndpoint,
+    WattiVahtiAuthenticator,
+    critical_sections_done,
+    token_store,
+)
 from tap_wattivahti.errors import Stopped, reported
+from tap_wattivahti.failures import Failures
 from tap_wattivahti.ledger import Ledger, in_order
+from tap_wattivahti.prefetch import Prefetcher
 from tap_wattivahti.settings import SCHEMA, Settings
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 
@@ -46,7 +53,7 @@ class _ReportingCommand(SingerCommand):
             return super().invoke(ctx)
 
 
-class TapWattiVahti(compat.TapStopHook):
+class TapWattiVahti(compat.TapHooks):
     """Singer tap for WattiVahti electricity consumption and production."""
 
     name = PROGRAM
@@ -68,6 +75,7 @@ class TapWattiVahti(compat.TapStopHook):
 
         The SDK's own handler exits with status 0, which would report an interrupted sync as done.
         """
+        critical_sections_done()  # a grant in a fetching thread stores its token first
         name = signal.Signals(signum).name
         msg = (
             f"Stopped by {name} before the sync finished: exiting with status {128 + signum}; "
@@ -102,6 +110,25 @@ class TapWattiVahti(compat.TapStopHook):
                 self.logger,
             )
         return self._authenticators[account.name]
+
+    @cached_property
+    def failures(self) -> Failures:
+        """The accounts that failed in this run."""
+        return Failures(len(self.settings.accounts))
+
+    @cached_property
+    def prefetcher(self) -> Prefetcher:
+        """The threads that fetch ahead (``max_parallel_requests`` of them)."""
+        return Prefetcher(self.settings.max_parallel_requests)
+
+    @override
+    def on_synced(self, finished: bool) -> None:
+        """The fetching threads stop (a grant in flight stores its token first); a finished
+        sync in which accounts failed fails, naming them (every STATE is emitted by then)."""
+        self.prefetcher.stop()
+        critical_sections_done()
+        if finished:
+            self.failures.raise_if_any()
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
