@@ -106,7 +106,8 @@ class Fault:
     front end does that had not passed it on yet), ``trickle`` (answer normally, but
     send the body one byte every ``seconds``), or any other HTTP status as a string
     (answered with ``body`` when set, e.g. ``Fault("200", body='{"unexpected": {}}')``).
-    ``target`` is ``meterdata``, ``token`` or ``any``.
+    ``target`` is ``meterdata``, ``token`` or ``any``; ``metering_point`` limits a meterdata
+    fault to that metering point's requests.
     """
 
     kind: str
@@ -114,6 +115,7 @@ class Fault:
     retry_after: int | None = None
     seconds: float = 0.0
     body: str | None = None
+    metering_point: str | None = None
 
 
 @dataclass
@@ -123,7 +125,12 @@ class RequestLogEntry:
     kind: str
     params: dict[str, str]
     status: int
+    #: When the answer was sent.
     at: float = field(default_factory=time.time)
+    #: When the request arrived.
+    received: float = 0.0
+    #: The account whose token the request carried (refresh grants and meterdata).
+    account: str | None = None
 
 
 @dataclass
@@ -366,9 +373,12 @@ class Simulator:
         with self._lock:
             return len(self._faults)
 
-    def _take_fault(self, kind: str) -> Fault | None:
+    def _take_fault(self, kind: str, params: dict[str, str]) -> Fault | None:
         with self._lock:
             for fault in self._faults:
+                point = fault.metering_point
+                if point is not None and params.get("meteringPointCode") != point:
+                    continue
                 if fault.target in (kind, "any"):
                     self._faults.remove(fault)
                     return fault
@@ -378,6 +388,22 @@ class Simulator:
         """The request log, optionally only one kind (meterdata, token, authorize, ...)."""
         with self._lock:
             return [r for r in self.request_log if kind is None or r.kind == kind]
+
+    def most_in_flight(self, account: str | None = None) -> int:
+        """The most requests (meterdata and token) that were in flight at once, of ``account``
+        (every account: None)."""
+        with self._lock:
+            spans = [
+                (r.received, r.at)
+                for r in self.request_log
+                if r.kind in ("meterdata", "token") and account in (None, r.account)
+            ]
+        edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+        most = current = 0
+        for _, step in edges:  # an answer and a new request at one instant: the answer first
+            current += step
+            most = max(most, current)
+        return most
 
     def clear_log(self) -> None:
         with self._lock:
@@ -633,7 +659,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._dispatch("POST")
 
+        def _account_of(self, kind: str, params: dict[str, str]) -> str | None:
+            if kind == "token":
+                return sim.account_of_token(params.get("refresh_token", ""))
+            if kind == "meterdata":
+                point = sim.metering_points.get(params.get("meteringPointCode", ""))
+                return point.account if point else None
+            return None
+
         def _dispatch(self, method: str) -> None:
+            received = time.time()
             url = urlsplit(self.path)
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if method == "POST":
@@ -644,7 +679,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 else:
                     params["_json"] = form
             kind, handler = self._route(method, url.path)
-            fault = sim._take_fault(kind) if kind != "control" else None
+            fault = sim._take_fault(kind, params) if kind != "control" else None
             self.trickle_seconds = fault.seconds if fault and fault.kind == "trickle" else 0.0
             logged = {k: v for k, v in params.items() if k != "_json"}
             try:
@@ -656,10 +691,20 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 raise _Answer(404, "Not found")
             except _Answer as answer:
                 # Logged before answering, so a client that has its answer finds it in the log.
-                sim._log(RequestLogEntry(method, url.path, kind, logged, answer.status))
+                sim._log(
+                    RequestLogEntry(
+                        method, url.path, kind, logged, answer.status, received=received,
+                        account=self._account_of(kind, params),
+                    )
+                )  # fmt: skip
                 self._send(answer)
             except _Dropped:
-                sim._log(RequestLogEntry(method, url.path, kind, logged, -1))
+                sim._log(
+                    RequestLogEntry(
+                        method, url.path, kind, logged, -1, received=received,
+                        account=self._account_of(kind, params),
+                    )
+                )  # fmt: skip
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
 

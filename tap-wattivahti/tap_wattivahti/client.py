@@ -100,6 +100,8 @@ class WattiVahtiStream(TapStream, RESTStream):
     def __init__(self, tap: TapWattiVahti) -> None:
         """Create the stream of ``tap``."""
         super().__init__(tap)
+        if not any(isinstance(f, _WithoutGiveUp) for f in self.logger.filters):
+            self.logger.addFilter(_WithoutGiveUp())
         #: ``metering_point``: whose request this thread is sending (its account authenticates).
         self._sending = threading.local()
 
@@ -283,6 +285,16 @@ class WattiVahtiStream(TapStream, RESTStream):
             self.logger.warning("Asked for %s but the answer says %s: %s", resolution, sent, where)
         placement = place_values(values, self.settings.zone, start, stop)
         return Answer(resolution, start, stop, placement, api_sum)
+
+
+class _WithoutGiveUp(logging.Filter):
+    """Drops backoff's "Giving up …" ERROR line: a request that failed after its retries is
+    reported once, with its account (docs/library-notes.md#sdk-request)."""
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the give-up line."""
+        return not (record.levelno >= logging.ERROR and str(record.msg).startswith("Giving up"))
 
 
 class _NotANumber(ValueError):

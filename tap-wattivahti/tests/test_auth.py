@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import stat
 import subprocess
@@ -216,23 +215,16 @@ def test_overlapping_runs_share_the_token_file_without_losing_it(
     assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
 
 
-# As root, file modes do not stop writes (CAP_DAC_OVERRIDE): the tap then runs without that
-# capability, so a folder without write permission really refuses it, as for any other user.
-WITHOUT_WRITE_OVERRIDE = (
-    ("setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--")
-    if os.geteuid() == 0
-    else ()
-)
-
-
-def test_a_token_that_could_not_be_stored_is_never_sent(tap_config, run_cli, simulator, token_file):
+def test_a_token_that_could_not_be_stored_is_never_sent(
+    tap_config, run_cli, simulator, token_file, without_write_override
+):
     token = simulator.issue_refresh_token()
     token_file.parent.mkdir(parents=True)
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
     token_file.parent.chmod(0o500)  # readable, not writable
     try:
-        run = run_cli(tap_config(**DAY), wrap=WITHOUT_WRITE_OVERRIDE)
+        run = run_cli(tap_config(**DAY), wrap=without_write_override)
     finally:
         token_file.parent.chmod(0o700)
     paragraph = run.error_paragraph()
