@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.meltano_project import MELTANO, STATE_ID, MeltanoRunner, base_environment, make_project
+from tests.readme import README
 from tests.servers import InfluxDB1, PostgreSQL
 from tests.simulator import Fault, Simulator
 
@@ -29,6 +30,9 @@ FLEET_PIP_URL = "pip_url: -e './tap-wattivahti[postgres]'"
 def fleet_copy(folder: Path, installed: Path | None = None) -> Path:
     """A copy of the shipped project with the README's pip_url change; with ``installed``, its
     plugins are that copy's (a second machine with the same install)."""
+    assert "`pip_url` in `meltano.yml` to `-e './tap-wattivahti[postgres]'`" in " ".join(
+        README.read_text(encoding="utf-8").split()
+    )
     project = make_project(folder)
     text = (project / "meltano.yml").read_text(encoding="utf-8")
     changed = text.replace("pip_url: -e ./tap-wattivahti\n", FLEET_PIP_URL + "\n", 1)
@@ -222,3 +226,28 @@ def test_shards_on_two_machines_run_side_by_side_and_both_land_exactly(fleet):
     assert set(machine.bookmarks(f"{STATE_ID}:shard-b")) == {"3000301", "3000302"}
     assert_no_token_sent_twice(fleet.sim)
     assert {r.account for r in fleet.sim.requests("token")} == {"a1", "a2", "b1"}
+
+
+def test_login_through_meltano_stores_one_accounts_first_token_in_the_database(fleet):
+    listing = fleet.accounts_file("accounts.json", {"flat-1": ["3000401"]})
+    accounts = json.loads(Path(listing).read_text())
+    fleet.sim.add_account("flat-2", "3000402", username="flat2@example.com")
+    accounts.append({"name": "flat-2", "metering_points": ["3000402"]})  # no token yet
+    Path(listing).write_text(json.dumps(accounts))
+    env = {
+        "WATTIVAHTI_ACCOUNTS_FILE": listing,
+        "WATTIVAHTI_USERNAME": "flat2@example.com",
+        "WATTIVAHTI_PASSWORD": fleet.sim.password,
+    }
+    machine = fleet.machines[1]
+    login = machine("invoke", "tap-wattivahti:login", "--account", "flat-2", env=env)
+    assert login.returncode == 0, login.output[-3000:]
+    assert "Logged in (account flat-2)" in login.output
+    assert "(table wattivahti_refresh_tokens, account flat-2)" in login.output
+    assert fleet.sim.password not in login.output
+    stored = fleet.tokens()["flat-2"]
+    assert fleet.sim.account_of_token(stored) == "flat-2"
+    assert stored not in login.output
+    result = machine.run_pipeline(env={"WATTIVAHTI_ACCOUNTS_FILE": listing})
+    assert result.returncode == 0, result.output[-5000:]
+    assert fleet.stored() == fleet.truth(["3000401", "3000402"])

@@ -229,7 +229,6 @@ class FileTokenStore(TokenStore):
                     os.close(handle)
             finally:
                 os.unlink(temporary)
-            _fsync_folder(folder)
         except OSError as exc:
             raise self._not_writable(exc) from exc
 
@@ -392,6 +391,7 @@ def post_grant(
     session: requests.Session | None = None,
     logger: logging.Logger | None = None,
     store: TokenStore | None = None,
+    guard: GrantGuard | None = None,
 ) -> TokenAnswer:
     """POST a grant to the token endpoint, retrying only failures the server did not process.
 
@@ -399,8 +399,9 @@ def post_grant(
     single-use refresh token must never be sent twice by a transport layer. With ``store``, a new
     refresh token in any HTTP 200 answer is written there before anything else of the answer is
     judged (the one that was sent may be spent already); each POST and that write are one
-    critical section (:func:`signals_deferred`). Whether the answer must hold an access token is
-    the caller's to judge (:meth:`TokenAnswer.access_token`).
+    critical section (:func:`signals_deferred`, with ``guard`` in a fetching thread). Whether
+    the answer must hold an access token is the caller's to judge
+    (:meth:`TokenAnswer.access_token`).
     """
     owned = session is None
     session = session or deadline_session()
@@ -409,7 +410,7 @@ def post_grant(
     try:
         while True:
             try:
-                with signals_deferred():
+                with signals_deferred(guard):
                     answer = _post_once(session, endpoint, form, what, login)
                     if store is not None:
                         _keep_rotated(store, answer, form)
@@ -446,17 +447,51 @@ def _keep_rotated(store: TokenStore, answer: TokenAnswer, form: dict[str, str]) 
         raise TokenError(msg) from exc
 
 
+class GrantGuard:
+    """The grants in progress in threads other than the main one (the tap's fetching threads),
+    where signals cannot be held back: a stopping run closes the guard, which waits for them to
+    store their tokens and lets no new one begin."""
+
+    def __init__(self) -> None:
+        """An open guard with no grant in progress."""
+        self._condition = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def section(self) -> Generator[None]:
+        """One grant and the write of its answer (refused once the guard is closed: nothing is
+        sent then)."""
+        with self._condition:
+            if self._closed:
+                msg = "The run is stopping, so no refresh grant was sent: the token still works."
+                raise TokenError(msg)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._inside -= 1
+                self._condition.notify_all()
+
+    def close(self) -> None:
+        """Let no new grant begin, and wait until those in progress are done."""
+        with self._condition:
+            self._closed = True
+            self._condition.wait_for(lambda: self._inside == 0)
+
+
 @contextlib.contextmanager
-def signals_deferred() -> Generator[None]:
+def signals_deferred(guard: GrantGuard | None = None) -> Generator[None]:
     """Hold back SIGINT and SIGTERM until the block is done, then deliver them.
 
     A refresh grant retires the token that was sent; stopping between the answer and the write
-    of the new token would lose both. In the main thread the signals wait; in another thread
-    (where Python cannot set signal handlers: the tap's fetching workers) the block counts as a
-    critical section, which :func:`critical_sections_done` waits for before the tap stops.
+    of the new token would lose both. Outside the main thread (where Python cannot set signal
+    handlers) the block is a section of ``guard``, which the stopping run waits for; without
+    one it runs unprotected.
     """
     if threading.current_thread() is not threading.main_thread():
-        with _critical_sections():
+        with guard.section() if guard is not None else contextlib.nullcontext():
             yield
         return
     arrived: list[int] = []
@@ -471,29 +506,6 @@ def signals_deferred() -> Generator[None]:
             signal.signal(number, handler)
         for number in arrived:
             signal.raise_signal(number)
-
-
-_critical = threading.Condition()
-_inside = [0]  # grants (with the write of their answer) in progress in other threads
-
-
-@contextlib.contextmanager
-def _critical_sections() -> Generator[None]:
-    with _critical:
-        _inside[0] += 1
-    try:
-        yield
-    finally:
-        with _critical:
-            _inside[0] -= 1
-            _critical.notify_all()
-
-
-def critical_sections_done(timeout: float | None = None) -> bool:
-    """Wait until no other thread is inside a grant and the write of its answer (at most
-    ``timeout`` seconds); True when none is."""
-    with _critical:
-        return _critical.wait_for(lambda: _inside[0] == 0, timeout)
 
 
 def _post_once(
@@ -625,10 +637,13 @@ def _never_reached_server(exc: BaseException) -> bool:
 
 
 def rotate_refresh_token(
-    store: TokenStore, endpoint: TokenEndpoint, logger: logging.Logger | None = None
+    store: TokenStore,
+    endpoint: TokenEndpoint,
+    logger: logging.Logger | None = None,
+    guard: GrantGuard | None = None,
 ) -> TokenAnswer:
     """One refresh grant with the newest stored token, inside the account's lock; a rotated
-    token is stored before returning."""
+    token is stored before returning (``guard``: see :func:`signals_deferred`)."""
     store.read()  # fails early (and creates nothing) when there is no token at all
     with store.locked():
         refresh_token = store.read()
@@ -645,21 +660,30 @@ def rotate_refresh_token(
             what="refresh of the access token",
             logger=logger,
             store=store,
+            guard=guard,
         )
 
 
 class WattiVahtiAuthenticator(AuthBase):
     """Adds ``Authorization: Bearer`` to API requests, refreshing the access token as needed.
 
-    One instance per tap run: it refreshes once, then only when the access token is about to
-    expire (``expires_in`` less a margin) or after :meth:`invalidate` (an API 401).
+    One instance per account and tap run: it refreshes once, then only when the access token is
+    about to expire (``expires_in`` less a margin) or after :meth:`invalidate` (an API 401).
     """
 
-    def __init__(self, store: TokenStore, endpoint: TokenEndpoint, logger: logging.Logger) -> None:
-        """Use ``store`` for the refresh token and ``endpoint`` for grants."""
+    def __init__(
+        self,
+        store: TokenStore,
+        endpoint: TokenEndpoint,
+        logger: logging.Logger,
+        guard: GrantGuard | None = None,
+    ) -> None:
+        """Use ``store`` for the refresh token and ``endpoint`` for grants (``guard``: the
+        run's grants in fetching threads)."""
         self.store = store
         self.endpoint = endpoint
         self.logger = logger
+        self.guard = guard
         self._access_token: str | None = None
         self._expires_at = 0.0
 
@@ -682,7 +706,7 @@ class WattiVahtiAuthenticator(AuthBase):
 
     def refresh(self) -> None:
         """Exchange the stored refresh token; the rotated one is on disk before we go on."""
-        answer = rotate_refresh_token(self.store, self.endpoint, self.logger)
+        answer = rotate_refresh_token(self.store, self.endpoint, self.logger, self.guard)
         if answer.access_token is None:
             stored = (
                 "The new refresh token in the answer was stored, so nothing is lost"

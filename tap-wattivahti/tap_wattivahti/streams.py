@@ -8,7 +8,7 @@ hand to ``daily_totals`` goes through the tap's :class:`~tap_wattivahti.ledger.L
 
 from __future__ import annotations
 
-import copy
+import json
 import typing as t
 
 from singer_sdk import typing as th
@@ -153,6 +153,8 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         super().__init__(tap)
         #: metering point → its scheduled run and its partition's state before the run
         self._runs: dict[str, tuple[MeterRun, dict[str, t.Any]]] = {}
+        self._codes: list[str] = []  # the partitions' metering points, in order
+        self._order: dict[str, int] = {}  # metering point → its place in ``_codes``
 
     @property
     @override
@@ -205,19 +207,21 @@ class MeterDataStream(_Settled, WattiVahtiStream):
         self.ledger.publish(self.name, run.code, run.result, on_taken=run.settle)
 
     def _schedule_from(self, code: str) -> None:
-        """Schedule the fetching of ``code``'s partition and of the next ones (two per fetching
-        thread, so that none waits while the SDK emits)."""
-        codes = [str(partition["metering_point"]) for partition in self.partitions]
-        first = codes.index(code)
-        prefetcher = self.tap.prefetcher
-        for ahead in codes[first : first + 1 + 2 * prefetcher.workers]:
+        """Schedule the fetching of ``code``'s partition (the SDK's current one) and of the next
+        ones (two per fetching thread, so that none waits while the SDK emits)."""
+        if not self._codes:
+            self._codes = [str(partition["metering_point"]) for partition in self.partitions]
+            self._order = {each: place for place, each in enumerate(self._codes)}
+        first = self._order[code]
+        for ahead in self._codes[first : first + 1 + 2 * self.tap.prefetcher.workers]:
             if ahead not in self._runs:
-                self._schedule(ahead, self.settings.account_of(ahead))
+                self._schedule(ahead, self.settings.account_of(ahead), current=ahead == code)
 
-    def _schedule(self, code: str, account: Account) -> None:
+    def _schedule(self, code: str, account: Account, *, current: bool) -> None:
         context = {"metering_point": code}
-        compat.write_starting_value(self, context)  # as the SDK does when the partition begins
-        before = copy.deepcopy(self.get_context_state(context))
+        if not current:  # the SDK does it when the partition begins
+            compat.write_starting_value(self, context)
+        before = json.loads(json.dumps(self.get_context_state(context)))  # a JSON document
         run = self.meter_run(context)
         self._runs[code] = (run, before)
         failures = self.tap.failures

@@ -14,12 +14,7 @@ from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
 from tap_wattivahti import compat
-from tap_wattivahti.auth import (
-    TokenEndpoint,
-    WattiVahtiAuthenticator,
-    critical_sections_done,
-    token_store,
-)
+from tap_wattivahti.auth import GrantGuard, TokenEndpoint, WattiVahtiAuthenticator, token_store
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.failures import Failures
 from tap_wattivahti.ledger import Ledger, in_order
@@ -75,7 +70,7 @@ class TapWattiVahti(compat.TapHooks):
 
         The SDK's own handler exits with status 0, which would report an interrupted sync as done.
         """
-        critical_sections_done()  # a grant in a fetching thread stores its token first
+        self._stop_fetching()
         name = signal.Signals(signum).name
         msg = (
             f"Stopped by {name} before the sync finished: exiting with status {128 + signum}; "
@@ -108,8 +103,20 @@ class TapWattiVahti(compat.TapHooks):
                     retry_wait_seconds=settings.retry_wait_seconds,
                 ),
                 self.logger,
+                self.grants,
             )
         return self._authenticators[account.name]
+
+    @cached_property
+    def grants(self) -> GrantGuard:
+        """The grants in progress in the fetching threads."""
+        return GrantGuard()
+
+    def _stop_fetching(self) -> None:
+        """The fetching threads take no new partition and send no new grant; a grant in flight
+        stores its token first."""
+        self.prefetcher.stop()
+        self.grants.close()
 
     @cached_property
     def failures(self) -> Failures:
@@ -125,8 +132,7 @@ class TapWattiVahti(compat.TapHooks):
     def on_synced(self, finished: bool) -> None:
         """The fetching threads stop (a grant in flight stores its token first); a finished
         sync in which accounts failed fails, naming them (every STATE is emitted by then)."""
-        self.prefetcher.stop()
-        critical_sections_done()
+        self._stop_fetching()
         if finished:
             self.failures.raise_if_any()
 

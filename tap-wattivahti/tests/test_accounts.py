@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from tap_wattivahti.settings import Settings
 
+from tests.readme import README
 from tests.simulator import SEED_METERING_POINT, Simulator
 
 DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
@@ -204,3 +206,14 @@ def test_the_seed_meter_is_unknown_to_another_accounts_token(simulator, run_cli,
     paragraph = run_cli(endpoints(simulator, accounts=accounts)).error_paragraph()
     assert f"metering point {SEED_METERING_POINT}" in paragraph
     assert "HTTP 404" in paragraph
+
+
+def test_the_readmes_accounts_file_is_valid():
+    fleet = README.read_text(encoding="utf-8").split("## Running a fleet", 1)[1]
+    [example] = re.findall(r"```json\n(.*?)```", fleet.split("\n## ", 1)[0], re.DOTALL)
+    settings = Settings.from_config({"accounts": json.loads(example)})
+    assert [(a.name, a.metering_points) for a in settings.accounts] == [
+        ("flat-12", ("1234567",)),
+        ("flat-14", ("2345678", "3456789")),
+    ]
+    assert settings.account_of("3456789").refresh_token_file == Path("tokens/flat-14.txt")

@@ -7,12 +7,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tap_wattivahti.auth import FileTokenStore, TokenStore
+from tap_wattivahti.auth import FileTokenStore, GrantGuard, TokenStore
+from tap_wattivahti.errors import TokenError
 from tap_wattivahti.token_database import DatabaseTokenStore
 
 from tests.servers import PostgreSQL
@@ -292,3 +294,29 @@ def test_the_database_store_needs_its_driver_only_when_used(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_closed_grant_guard_waits_for_the_grant_in_flight_and_lets_no_new_one_begin():
+    guard = GrantGuard()
+    inside, release, steps = threading.Event(), threading.Event(), []
+
+    def grant() -> None:
+        with guard.section():
+            inside.set()
+            release.wait(10)
+            steps.append("token stored")
+
+    worker = threading.Thread(target=grant)
+    worker.start()
+    inside.wait(10)
+    closing = threading.Thread(target=lambda: (guard.close(), steps.append("closed")))
+    closing.start()
+    time.sleep(0.2)
+    assert steps == []  # close() waits for the grant in flight
+    release.set()
+    closing.join(10)
+    worker.join(10)
+    assert steps == ["token stored", "closed"]
+    refused = pytest.raises(TokenError, match="no refresh grant was sent: the token still works")
+    with refused, guard.section():
+        pass
