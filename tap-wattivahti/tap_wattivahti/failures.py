@@ -5,7 +5,7 @@ be stored, a refused metering point, requests failing after their retries, an un
 fails that metering point's account for the rest of the run: one ERROR paragraph names the
 account and what to do, its metering points keep their bookmarks, and every other account goes
 on; at the end the run fails naming the failed accounts (docs/design.md, "Many accounts"). A
-run of one account ends with that account's own error, as it always did.
+run of one account ends with that account's own error at once, as it always did.
 """
 
 from __future__ import annotations

@@ -198,6 +198,8 @@ class MeterDataStream(_Settled, WattiVahtiStream):
                 emitted = True
                 yield record
         except (Skipped, TapWattiVahtiError):
+            if self.tap.failures.accounts == 1:
+                raise  # the run's only account: its error ends the run at once, as it always did
             self.tap.failures.report(account, self.logger)
             if not emitted:
                 state = self.get_context_state(context)
