@@ -8,6 +8,9 @@ the tests that need it FAIL with a message saying how to provide it; nothing is 
 from __future__ import annotations
 
 import itertools
+import shutil
+import stat
+import tempfile
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +134,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("real servers used")
         for name, description in sorted(_started.items()):
             terminalreporter.write_line(f"{name}: {description}")
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A new folder that other users may enter, as a project folder usually is (pytest's own
+    temporary folders are closed to them): in the system's temporary folder, removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="open-folder-"))
+    folder.chmod(0o755)
+    closed = [p for p in folder.resolve().parents if not p.stat().st_mode & stat.S_IXOTH]
+    if closed:
+        shutil.rmtree(folder)
+        pytest.fail(f"{closed[0]} is closed to other users: no open folder for this test")
+    yield folder
+    shutil.rmtree(folder)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
-"""The README's generated parts: the settings tables, from `<plugin> --about --format=markdown`.
+"""The README's generated parts: the settings tables, from `<plugin> --about --format=markdown`;
+and its bounded backfill commands, for the tests that run them.
 
-`uv run python -m tests.readme` rewrites them in place; a test fails when they are out of date.
+`uv run python -m tests.readme` rewrites the tables in place; a test fails when they are out of
+date.
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ def generated(text: str) -> str:
         if count != 1:
             raise ValueError(f"README.md needs exactly one settings:{plugin} begin/end marker pair")
     return text
+
+
+def backfill_command(suffix: str) -> tuple[dict[str, str], list[str]]:
+    """The README's bounded backfill with state ID suffix ``suffix``: its window variables and the
+    arguments after `uv run meltano`."""
+    command = re.search(
+        r"TAP_WATTIVAHTI_START_DATE=(\S+) TAP_WATTIVAHTI_END_DATE=(\S+) \\\n"
+        rf"\s+uv run meltano (run --state-id-suffix {suffix} .+)\n",
+        README.read_text(encoding="utf-8"),
+    )
+    if not command:
+        raise ValueError(f"README.md has no backfill command with the suffix {suffix}")
+    window = {"TAP_WATTIVAHTI_START_DATE": command[1], "TAP_WATTIVAHTI_END_DATE": command[2]}
+    return window, command[3].split()
 
 
 def main() -> None:

@@ -21,9 +21,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -272,11 +274,12 @@ class _ServerProcess:
 
 
 class InfluxDB1(_ServerProcess):
-    """InfluxDB 1.x (``influxd``) with HTTP on a free port, no auth, no telemetry."""
+    """InfluxDB 1.x (``influxd``) with HTTP on a free port, no telemetry, and no auth unless
+    ``auth`` (then the first user to create is an admin: see :meth:`create_user`)."""
 
     name = "InfluxDB 1.x"
 
-    def __init__(self, binary: Binary, workdir: Path) -> None:
+    def __init__(self, binary: Binary, workdir: Path, *, auth: bool = False) -> None:
         super().__init__(binary, workdir)
         self.rpc_port = free_port()
         config = f"""
@@ -294,6 +297,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [http]
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 [logging]
   level = "warn"
 """
@@ -316,6 +320,20 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         if "error" in result:
             raise RuntimeError(f"InfluxQL error for {q!r}: {result['error']}")
         return result.get("series", [])
+
+    def create_user(
+        self, name: str, password: str, *, admin: bool = False, grants: dict[str, str] | None = None
+    ) -> None:
+        """A user, with ALL PRIVILEGES (``admin``; the server's session then logs in as it) or
+        the ``grants`` given (database → READ, WRITE or ALL)."""
+        self.query(
+            f"CREATE USER \"{name}\" WITH PASSWORD '{password}'"
+            + (" WITH ALL PRIVILEGES" if admin else "")
+        )
+        if admin:
+            self.session.auth = (name, password)
+        for database, privilege in (grants or {}).items():
+            self.query(f'GRANT {privilege} ON "{database}" TO "{name}"')
 
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"')
@@ -543,6 +561,35 @@ def postgresql_binary() -> Binary:
         "or in /usr/lib/postgresql/*/bin. Install Debian's `postgresql` package (`sudo apt-get "
         "install postgresql`; ./scripts/test does it when run as root or with sudo)."
     )
+
+
+class LocalServer:
+    """``handler`` served from a thread on a free loopback port: the tests' small stand-ins
+    (a fault proxy in front of a real server, a web server that is not InfluxDB)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer the request ``handler`` serves: ``status``, ``headers``, ``body``."""
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def influxdb1_binary() -> Binary:

@@ -14,9 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
@@ -24,7 +26,7 @@ from target_influxdb.target import TargetInfluxDB
 from tests.fixtures import catalog_selecting
 from tests.grafana import TimeRange, interpolate, interval, to_rows, transform
 from tests.hub import project_plugin
-from tests.servers import REPO_ROOT, InfluxDB1
+from tests.servers import REPO_ROOT, InfluxDB1, influxdb1_binary
 from tests.simulator import (
     CONSUMPTION,
     HELSINKI,
@@ -93,31 +95,41 @@ class Synced:
         return sum(self.sim.truth_kwh(p, start, stop, KINDS[kind]) for p in points)
 
 
+def sync(
+    sim: Simulator, start: datetime, stop: datetime, target_config: dict, folder: Path
+) -> None:
+    """One sync of the simulator's consumption, production and daily totals from ``start`` to
+    ``stop`` through the tap and the target (in this process), with the shipped meltano.yml's
+    measurement names."""
+    config = sim.tap_config(
+        refresh_token_file=str(folder / "token.txt"),
+        start_date=start.isoformat(),
+        end_date=stop.isoformat(),
+    )
+    singer = io.StringIO()
+    with redirect_stdout(singer):
+        catalog = catalog_selecting(config, "consumption", "production", "daily_totals")
+        TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
+    measurements = project_plugin("target-influxdb")["config"]["measurements"]
+    singer.seek(0)
+    with redirect_stdout(io.StringIO()):
+        TargetInfluxDB(
+            config={**target_config, "measurements": measurements}, parse_env_config=False
+        ).listen(singer)
+
+
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     """One sync: two metering points (the seed one also produces), consumption, production and
     daily totals, 2025-09-29 to 2025-11-02 local time, with a hole on 2025-10-14."""
     points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
     start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
-    streams = {"consumption", "production", "daily_totals"}
     database = "dashboards"
     influxdb1.create_database(database)
     with Simulator(points, available_until=stop) as sim:
         sim.missing.update(HOLE)
-        config = sim.tap_config(
-            refresh_token_file=str(tmp_path_factory.mktemp("dash") / "token.txt"),
-            start_date=start.isoformat(),
-            end_date=stop.isoformat(),
-        )
-        singer = io.StringIO()
-        with redirect_stdout(singer):
-            catalog = catalog_selecting(config, *streams)
-            TapWattiVahti(config=config, catalog=catalog, parse_env_config=False).sync_all()
-        measurements = project_plugin("target-influxdb")["config"]["measurements"]
-        target_config = {"url": influxdb1.url, "database": database, "measurements": measurements}
-        singer.seek(0)
-        with redirect_stdout(io.StringIO()):
-            TargetInfluxDB(config=target_config, parse_env_config=False).listen(singer)
+        target_config = {"url": influxdb1.url, "database": database}
+        sync(sim, start, stop, target_config, tmp_path_factory.mktemp("dash"))
         yield Synced(sim, influxdb1, database)
     influxdb1.drop_database(database)
 
@@ -262,3 +274,102 @@ def test_daily_totals_and_incomplete_days_panels(synced):
             row["complete"],
         )
     assert listed == dict.fromkeys(rows, (HOLE_DAY.isoformat(), 94, 2, 96, False))
+
+
+# Least privilege on InfluxDB 1.x (README, "Least privilege"): the target needs only WRITE on its
+# database, and every query of the dashboard runs as a user with only READ.
+PASSWORD = "dash-b0ard-pa55"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    """An InfluxDB 1.x with authentication, the README's users, and a week loaded by the
+    target as the write-only user."""
+    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"), auth=True)
+    server.start()
+    try:
+        server.create_user("admin", PASSWORD, admin=True)
+        server.create_database("electricity")
+        server.create_user("wattivahti", PASSWORD, grants={"electricity": "WRITE"})
+        server.create_user("grafana", PASSWORD, grants={"electricity": "READ"})
+        start = local_midnight_utc(FALL_DAY - timedelta(days=3))
+        stop = local_midnight_utc(FALL_DAY + timedelta(days=4))
+        points = [MeteringPoint(SEED_METERING_POINT, production=True)]
+        with Simulator(points, available_until=stop) as sim:
+            writer = {"database": "electricity", "username": "wattivahti", "password": PASSWORD}
+            sync(sim, start, stop, {"url": server.url, **writer}, tmp_path_factory.mktemp("s"))
+        yield server
+    finally:
+        server.stop()
+
+
+def query_as(server: InfluxDB1, user: str, query: str) -> requests.Response:
+    return requests.post(
+        f"{server.url}/query",
+        data={"q": query, "db": "electricity", "epoch": "s"},
+        auth=(user, PASSWORD),
+        timeout=30,
+    )
+
+
+def test_every_dashboard_query_runs_as_a_read_only_user(secured):
+    week = TimeRange.days(FALL_DAY - timedelta(days=3), 7)
+    [variable] = dashboard()["templating"]["list"]
+    queries = [("variable", variable["query"])] + [
+        (shown["title"], interpolate(t["query"], shown, week, {"metering_point": ALL}))
+        for shown in dashboard()["panels"]
+        for t in shown["targets"]
+    ]
+    answered = {}
+    for title, query in queries:
+        response = query_as(secured, "grafana", query)
+        assert response.status_code == 200, (title, response.text)
+        [result] = response.json()["results"]
+        assert "error" not in result, (title, result)
+        answered[title] = sum(len(s["values"]) for s in result.get("series", []))
+    assert answered["variable"] == 1  # the metering point the target wrote
+    assert answered["Per day, Finnish time (kWh)"] >= 7
+    assert answered["Daily totals"] >= 6
+
+
+def test_the_read_only_user_cannot_write_and_the_write_only_user_cannot_read(secured):
+    write = requests.post(
+        f"{secured.url}/write",
+        params={"db": "electricity"},
+        data=b"electricity_consumption consumption_kwh=1 1761436800",
+        auth=("grafana", PASSWORD),
+        timeout=30,
+    )
+    assert write.status_code == 403
+    read = query_as(secured, "wattivahti", 'SELECT * FROM "electricity_consumption" LIMIT 1')
+    assert read.status_code == 403
+    assert "not authorized" in read.json()["error"]
+
+
+def test_the_write_only_user_deletes_the_points_of_withdrawn_values(secured):
+    """InfluxQL's DELETE needs WRITE only: the target's user removes a value WattiVahti withdrew."""
+    when = local_midnight_utc(FALL_DAY) + timedelta(hours=5)
+    record = {
+        "metering_point": SEED_METERING_POINT,
+        "timestamp": when.isoformat(),
+        "_sdc_deleted_at": "2025-10-28T06:00:00+00:00",
+    }
+    properties = {"metering_point": {}, "timestamp": {"format": "date-time"}}  # no _sdc_ column
+    schema = {"type": "SCHEMA", "stream": "consumption", "schema": {"properties": properties}}
+    schema["key_properties"] = ["metering_point", "timestamp"]
+    singer = "".join(
+        json.dumps(message) + "\n"
+        for message in (schema, {"type": "RECORD", "stream": "consumption", "record": record})
+    )
+    config = {
+        "url": secured.url,
+        "database": "electricity",
+        "username": "wattivahti",
+        "password": PASSWORD,
+        "measurements": project_plugin("target-influxdb")["config"]["measurements"],
+    }
+    at = f'SELECT * FROM "electricity_consumption" WHERE time = {int(when.timestamp())}s'
+    assert len(secured.query(at, "electricity")) == 1
+    with redirect_stdout(io.StringIO()):
+        TargetInfluxDB(config=config, parse_env_config=False).listen(io.StringIO(singer))
+    assert secured.query(at, "electricity") == []

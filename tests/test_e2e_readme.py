@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.meltano_project import STATE_ID, MeltanoRunner, make_project
-from tests.readme import README
+from tests.readme import README, backfill_command
 from tests.servers import REPO_ROOT
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 
@@ -185,19 +185,8 @@ def test_readme_dst_repair_fixes_what_the_earlier_script_stored(
     ).raise_for_status()
     assert len(influxdb1.points(influx_database, "electricity_consumption")) == 96
 
-    text = README.read_text(encoding="utf-8")
-    repair = re.search(
-        r"TAP_WATTIVAHTI_START_DATE=(\S+) TAP_WATTIVAHTI_END_DATE=(\S+) \\\n"
-        r"\s+uv run meltano run --state-id-suffix dst-repair",
-        text,
-    )
-    assert repair, "the README's DST repair command changed"
-    env = {"TAP_WATTIVAHTI_START_DATE": repair[1], "TAP_WATTIVAHTI_END_DATE": repair[2]}
-    assert_ok(
-        meltano(
-            "run", "--state-id-suffix", "dst-repair", "tap-wattivahti", "target-influxdb", env=env
-        )
-    )
+    env, command = backfill_command("dst-repair")
+    assert_ok(meltano(*command, env=env))
     points = influxdb1.points(influx_database, "electricity_consumption")
     assert len(points) == 100
     assert sum(p["consumption_kwh"] for p in points) == pytest.approx(24.510, abs=0.0005)

@@ -147,3 +147,23 @@ def test_installed_wheels_run_a_pipe_outside_the_workspace(
     state = json.loads(target.stdout.splitlines()[-1])
     partitions = state["bookmarks"]["consumption"]["partitions"]
     assert partitions[0]["replication_key_value"] == "2025-10-26T21:45:00+00:00"
+
+
+@pytest.mark.parametrize("folder", list(SCRIPTS))
+def test_packages_name_their_authors(built_packages, folder):
+    built = built_packages[folder]
+    metadata, _ = wheel_metadata(built.wheel)
+    sdist_metadata = Parser().parsestr(sdist_members(built.sdist)["PKG-INFO"])
+    assert metadata["Author"] == sdist_metadata["Author"] == "wattivahti-meltano contributors"
+
+
+@pytest.mark.parametrize("folder", list(SCRIPTS))
+def test_sdist_holds_the_package_and_its_documents_but_no_tests(built_packages, folder):
+    """The tests and benchmarks beside a package import the repository's root `tests` package
+    (simulator, servers): they cannot run from an sdist, so it leaves them out."""
+    package = folder.replace("-", "_")
+    members = set(sdist_members(built_packages[folder].sdist))
+    sources = {f"{package}/{p.name}" for p in (REPO_ROOT / folder / package).glob("*.py")}
+    documents = {"README.md", "LICENSE", "pyproject.toml", "PKG-INFO"}
+    # hatchling adds the repository's .gitignore (what it left out), nothing else
+    assert members - {".gitignore"} == sources | documents

@@ -288,3 +288,134 @@ def test_grafana_provisioning_points_at_the_compose_influxdb():
     assert any('r._field == "kwh"' in q for q in daily)  # the daily kWh panel
     assert any("not r.complete" in q for q in daily)  # the incomplete days panel
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {datasource["uid"]}
+
+
+# Least privilege in the compose stack: InfluxDB's first start creates a read-only token for
+# Grafana and a write-only token for the target (influxdb/docker-entrypoint-initdb.d); Grafana
+# reads its token from the shared volume, never the admin token of .env.
+INIT_SCRIPT = REPO_ROOT / "influxdb" / "docker-entrypoint-initdb.d" / "create-tokens.sh"
+TOKENS = "/var/lib/wattivahti-tokens"
+
+
+def test_docker_compose_gives_grafana_the_read_only_token_and_never_the_admin_token(configured):
+    admin_token = _dotenv(configured)["INFLUXDB_TOKEN"]
+    result = _compose(configured, "--profile", "grafana", "config")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    influxdb, grafana = config["services"]["influxdb"], config["services"]["grafana"]
+
+    def mounts(service: dict[str, Any]) -> dict[str, str]:
+        """Container path → source (a volume's name, or a host path ending) and mode."""
+        found = {}
+        for volume in service["volumes"]:
+            if isinstance(volume, str):
+                source, target, *mode = volume.split(":")
+                found[target] = f"{Path(source).name}:{''.join(mode) or 'rw'}"
+            else:
+                mode = "ro" if volume.get("read_only") else "rw"
+                found[volume["target"]] = f"{Path(volume['source']).name}:{mode}"
+        return found
+
+    assert mounts(influxdb)[TOKENS] == "influxdb-tokens:rw"
+    assert mounts(influxdb)["/docker-entrypoint-initdb.d"] == "docker-entrypoint-initdb.d:ro"
+    assert mounts(grafana)[TOKENS] == "influxdb-tokens:ro"
+    assert "influxdb-tokens" in config["volumes"]
+    assert "INFLUXDB_TOKEN" not in grafana["environment"]
+    assert admin_token not in yaml.safe_dump(grafana)
+    start = " ".join(grafana["entrypoint"]).replace("$$", "$")  # as compose escapes it
+    assert f"INFLUXDB_TOKEN=$(cat {TOKENS}/grafana.token)" in start
+    assert start.endswith("exec /run.sh")  # the grafana image's own entrypoint
+    provisioned = (REPO_ROOT / "grafana/provisioning/datasources/influxdb.yml").read_text()
+    assert provisioned.count("${INFLUXDB_TOKEN}") == 2  # Grafana's variable, both data sources
+
+
+FAKE_INFLUX = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["INFLUX_CALLS"], "a") as calls:
+    calls.write(json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["bucket", "list"]:
+    print("0b0c1d2e3f4a5b6c\\telectricity\\tinfinite\\t168h0m0s\\t0a1b2c3d4e5f6071")
+elif sys.argv[1:3] == ["auth", "create"]:
+    n = sum(1 for _ in open(os.environ["INFLUX_CALLS"]))
+    answer = {"id": f"0{n}", "description": "d", "token": f"tok-{n}-Qw3==", "status": "active"}
+    print(json.dumps(answer, indent="\\t"))
+"""
+
+
+def run_init_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The init script with a stand-in `influx` CLI (its calls logged) and a tokens folder."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    fake = tmp_path / "bin" / "influx"
+    fake.write_text(FAKE_INFLUX)
+    fake.chmod(0o755)
+    return subprocess.run(
+        ["bash", str(INIT_SCRIPT)],
+        env={
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+            "INFLUX_CALLS": str(tmp_path / "calls"),
+            "WATTIVAHTI_TOKENS_DIR": str(tmp_path / "tokens"),
+            "DOCKER_INFLUXDB_INIT_ORG": "wattivahti",
+            "DOCKER_INFLUXDB_INIT_BUCKET": "electricity",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def influx_calls(tmp_path: Path) -> list[list[str]]:
+    path = tmp_path / "calls"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("bucket_id", ["0b0c1d2e3f4a5b6c", None], ids=["first-start", "by-hand"])
+def test_the_init_script_makes_a_read_only_and_a_write_only_token_for_the_bucket(
+    tmp_path, bucket_id
+):
+    env = {"DOCKER_INFLUXDB_INIT_BUCKET_ID": bucket_id} if bucket_id else {}
+    result = run_init_script(tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
+    creates = [call for call in influx_calls(tmp_path) if call[:2] == ["auth", "create"]]
+    assert [call[2:6] for call in creates] == [
+        ["--org", "wattivahti", "--read-bucket", "0b0c1d2e3f4a5b6c"],
+        ["--org", "wattivahti", "--write-bucket", "0b0c1d2e3f4a5b6c"],
+    ]
+    assert all("--json" in call and "--all-access" not in call for call in creates)
+    looked_up = [call for call in influx_calls(tmp_path) if call[:2] == ["bucket", "list"]]
+    assert len(looked_up) == (0 if bucket_id else 1)
+    tokens = tmp_path / "tokens"
+    grafana, target = tokens / "grafana.token", tokens / "target-influxdb.token"
+    assert grafana.read_text() == f"tok-{1 + len(looked_up)}-Qw3=="  # no newline
+    assert target.read_text() == f"tok-{2 + len(looked_up)}-Qw3=="
+    assert stat.S_IMODE(grafana.stat().st_mode) == 0o644  # Grafana runs as its own user
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert "Qw3" not in result.stdout + result.stderr  # no token in the container's log
+    assert sorted(path.name for path in tokens.iterdir()) == [
+        "grafana.token",
+        "target-influxdb.token",
+    ]
+
+
+def test_the_init_script_run_again_keeps_the_tokens_it_made(tmp_path):
+    env = {"DOCKER_INFLUXDB_INIT_BUCKET_ID": "0b0c1d2e3f4a5b6c"}
+    assert run_init_script(tmp_path, **env).returncode == 0
+    before = {p.name: p.read_text() for p in (tmp_path / "tokens").iterdir()}
+    again = run_init_script(tmp_path, **env)
+
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_text() for p in (tmp_path / "tokens").iterdir()} == before
+    assert len([c for c in influx_calls(tmp_path) if c[:2] == ["auth", "create"]]) == 2
+
+
+def test_the_init_script_is_executable_as_the_influxdb_image_requires():
+    """The image runs /docker-entrypoint-initdb.d/*.sh files that are executable."""
+    assert os.access(INIT_SCRIPT, os.X_OK)
+    listed = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "ls-files", "-s", str(INIT_SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert listed.startswith("100755 ")

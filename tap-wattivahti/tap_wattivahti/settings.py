@@ -11,13 +11,18 @@ null or to an empty text (an empty environment variable) counts as unset: it get
 by :func:`login_settings` through the tap's own layering of config files and environment
 variables without loading the streams. The accounts come from the one-account settings (the
 account ``default``) or from ``accounts`` / ``accounts_file``: :func:`parse_accounts`.
+
+:func:`config_warnings` says what in a config is likely a mistake the tap would otherwise pass
+over in silence: a setting name it does not know, a secret in a file others can read.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+import stat
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +39,7 @@ from tap_wattivahti.terms import Terms, parse_terms
 from tap_wattivahti.timeutil import parse_local
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 #: Prefix of the environment variables the SDK reads settings from (``--config ENV``).
 ENV_PREFIX = "TAP_WATTIVAHTI_"
@@ -48,6 +53,9 @@ DEFAULT_ACCOUNT = "default"
 _CODE = re.compile(r"[A-Za-z0-9]+")
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _ACCOUNT_KEYS = ("name", "metering_points", "refresh_token_file", "refresh_token")
+#: Config keys singer-sdk reads from a tap's config without declaring them as settings
+#: (docs/library-notes.md#sdk-undeclared-settings).
+SDK_UNDECLARED_SETTINGS = frozenset({"user_agent", "emit_activate_version_messages"})
 #: The settings ``wattivahti-login`` reads.
 _LOGIN_SETTINGS = (
     "metering_points",
@@ -814,3 +822,56 @@ def _not_negative(values: Mapping[str, t.Any], name: str, unit: str) -> int:
         f"default is {DEFAULTS[name]}."
     )
     raise TapWattiVahtiError(msg)
+
+
+def config_warnings(
+    config: Mapping[str, t.Any], schema: Mapping[str, t.Any], files: Sequence[str]
+) -> list[str]:
+    """What is likely wrong in ``config`` (its settings ``schema``, the SDK's built-in settings
+    included) and its config ``files``: a key that is no setting, which does nothing (a typo?);
+    a file that holds a secret and can be read by other users. See docs/design.md#config-checks.
+    """
+    settings = schema["properties"]
+    known = set(settings) | SDK_UNDECLARED_SETTINGS
+    warnings = []
+    unknown = [_with_closest(key, known) for key in sorted(set(config) - known)]
+    if unknown:
+        warnings.append(
+            f"Unknown setting(s), ignored: {', '.join(unknown)}. tap-wattivahti has no setting "
+            f"of that name; correct it where it is set (meltano.yml, or the --config file): "
+            f"`tap-wattivahti --about` lists the settings."
+        )
+    secrets = {name for name, spec in settings.items() if spec.get("secret")}
+    warnings.extend(filter(None, (_exposed_secret(Path(file), secrets) for file in files)))
+    return warnings
+
+
+def _with_closest(key: str, known: Collection[str]) -> str:
+    closest = difflib.get_close_matches(key, known, n=1)
+    return f"{key!r} (did you mean {closest[0]!r}?)" if closest else repr(key)
+
+
+def _exposed_secret(file: Path, secrets: Collection[str]) -> str | None:
+    """The warning for a config ``file`` that sets one of the ``secrets`` and that users other
+    than its owner can read: its mode lets them, and no folder above it is closed to them."""
+    try:
+        mode = file.stat().st_mode
+        values = json.loads(file.read_text(encoding="utf-8"))
+        closed = any(not folder.stat().st_mode & 0o011 for folder in file.resolve().parents)
+    except (OSError, ValueError):
+        return None  # the SDK reports a config file it cannot read
+    held = sorted(name for name in secrets if isinstance(values, dict) and values.get(name))
+    if not held or closed or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    if ".meltano" in file.parts:
+        fix = (
+            "Meltano writes this file for every run with the umask of the `meltano` process: "
+            "make the project's .meltano folder private once (`chmod 700 .meltano`) and run "
+            "Meltano with `umask 077`, as the README's cron line does"
+        )
+    else:
+        fix = f"Make it private: chmod 600 {file}"
+    return (
+        f"The config file {file} holds a secret ({', '.join(held)}) and other users can read it "
+        f"(mode {stat.S_IMODE(mode):04o}). {fix}."
+    )

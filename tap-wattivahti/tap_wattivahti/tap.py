@@ -10,6 +10,7 @@ import signal
 import typing as t
 from functools import cached_property
 
+import click
 from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
@@ -19,16 +20,17 @@ from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.failures import Failures
 from tap_wattivahti.ledger import Ledger, in_order
 from tap_wattivahti.prefetch import Prefetcher
-from tap_wattivahti.settings import SCHEMA, Settings
+from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
 from tap_wattivahti.streams import ConsumptionStream, DailyTotalsStream, ProductionStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import click
     from singer_sdk import Stream
 
 PROGRAM = "tap-wattivahti"
+#: Where the command keeps the --config file names for the checks at start (``click`` meta).
+CONFIG_FILES = "tap_wattivahti.config_files"
 INTERRUPTED = "interrupted before the sync finished; the next run continues from the last bookmark."
 
 
@@ -58,11 +60,24 @@ class TapWattiVahti(compat.TapHooks):
         """Create the tap; unless config validation is off (discovery), check the settings now.
 
         Checking here, before any output, turns a bad metering point list, time zone or date
-        into one clear error instead of a failure in the middle of a sync.
+        into one clear error instead of a failure in the middle of a sync; what is likely a
+        mistake but does not stop the sync (:func:`~tap_wattivahti.settings.config_warnings`) is
+        a WARNING, once per sync, not again in Meltano's discovery run.
         """
         super().__init__(**kwargs)
         if kwargs.get("validate_config", True):
             _ = self.settings
+            command = click.get_current_context(silent=True)
+            files = command.meta.get(CONFIG_FILES, ()) if command is not None else ()
+            for warning in config_warnings(self.config, self.config_jsonschema, files):
+                self.logger.warning("%s", warning)
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """The SDK's reading of the --config files; their names are kept for the checks at start."""
+        ctx.meta[CONFIG_FILES] = tuple(name for name in value if name != "ENV")
+        return super().cb_config(ctx, param, value)
 
     @override
     def on_stop(self, signum: int) -> t.NoReturn:

@@ -8,7 +8,9 @@ Parquet when pyarrow is installed (``pip install 'target-influxdb[parquet]'``). 
 with fsspec, so any URL it knows works (``file://``; ``s3://`` with s3fs installed, ...).
 
 Records are yielded one at a time (Parquet in row groups of a thousand), so memory stays flat
-whatever the size of a batch file.
+whatever the size of a batch file. A line or record that is not a record is named by its file and
+position, never shown: the tap is trusted to name its own files, but a manifest naming another
+file (a ``.env``) must not put that file's content into the log.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import IO, Any
 import fsspec
 
 from target_influxdb.errors import StreamError
-from target_influxdb.reader import decode_record
+from target_influxdb.reader import decode_record, json_kind
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_ROWS = 1000
@@ -48,7 +50,9 @@ def batch_records(
                 for number, record in read(file):
                     if not isinstance(record, dict):
                         raise StreamError(
-                            f"Stream '{stream}': a record is not a JSON object: {record!r:.200}",
+                            f"Stream '{stream}': a record is a JSON {json_kind(record)}, not an "
+                            "object (what the file holds is not shown: it may be no BATCH file "
+                            "at all).",
                             source=f"record {number} of BATCH file {url}",
                         )
                     yield str(url), number, record
@@ -99,7 +103,7 @@ def _jsonl_records(file: IO[bytes]) -> Iterator[tuple[int, Any]]:
         if line.strip():
             try:
                 record = decode_record(line)
-            except ValueError as exc:
+            except ValueError as exc:  # its message says what, never what the line holds
                 raise ValueError(f"line {number} is not a JSON record ({exc})") from None
             yield number, record
 

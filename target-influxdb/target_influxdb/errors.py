@@ -1,7 +1,8 @@
 """Errors a user can act on, and the messages about the server and the end of a run.
 
 Every message says what is wrong and what to do, as one paragraph; the command line logs it as
-the run's one ERROR line and exits non-zero, with no traceback (:func:`paragraph`). Messages
+the run's one ERROR line, named by the program, and exits non-zero, with no traceback
+(:func:`ending`; README, "How a plugin ends a failed run"). Messages
 about the server (unreachable, rejected writes, unclear or missing destinations) and the
 run-ending paragraph are composed here. An error about one stream's schema or records is a
 :class:`StreamError` composed where it is found, in one ``raise`` that names the stream
@@ -13,12 +14,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from singer_sdk.exceptions import SingerSDKError
 from singer_sdk.singerlib.exceptions import SingerError
 
-from target_influxdb.settings import Connection, Destination, V1Destination, V2Destination
+from target_influxdb.settings import (
+    Connection,
+    Destination,
+    V1Destination,
+    V2Destination,
+    display_url,
+)
 
 
 class TargetInfluxDBError(Exception):
@@ -81,6 +89,45 @@ class StoppedError(TargetInfluxDBError):
 
 #: What ends a run with a message instead of a traceback: ours, and the SDK's about the input.
 EXPECTED = (TargetInfluxDBError, SingerSDKError, SingerError)
+
+
+PIPE_CLOSED = (
+    "The program reading the target's output (Meltano, which keeps its STATE messages) closed "
+    "it, so the target stopped. Points already written stay; the next run repeats what "
+    "follows the last STATE that program read."
+)
+INTERRUPTED = "Interrupted before the run began: nothing was read or written."
+
+
+def ending(
+    program: str,
+    exc: BaseException,
+    line: int | None,
+    late: BaseException | None,
+    stopped: StoppedError | None,
+) -> tuple[str, int]:
+    """The last paragraph of a failed run and its exit status (README, "How a plugin ends a
+    failed run"): ``PROGRAM: error: MESSAGE`` and 1, or, when a signal stopped the run,
+    ``PROGRAM: MESSAGE`` and 128 + the signal. ``late`` is the failure of the write that was in
+    flight, ``stopped`` the stop request's error, each added to the one paragraph."""
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C before the signal handler was installed
+        return f"{program}: {INTERRUPTED}", 130
+    parts = [PIPE_CLOSED if isinstance(exc, BrokenPipeError) else paragraph(exc, line)]
+    if late is not None and late is not exc:
+        parts.append(f"The write in flight failed too: {paragraph(late, None)}")
+    if stopped is None:
+        return f"{program}: error: {' '.join(parts)}", 1
+    if stopped is not exc:
+        parts.append(str(stopped))
+    return f"{program}: {' '.join(parts)}", 128 + stopped.signum
+
+
+def invalid_settings(problems: list[str]) -> ConfigurationError:
+    """The error for a config that does not match the settings' schema (the SDK's findings)."""
+    return ConfigurationError(
+        f"The settings are not valid: {'; '.join(problems)}. Correct them "
+        "(`target-influxdb --about` lists every setting with its type)."
+    )
 
 
 def paragraph(exc: BaseException, line: int | None) -> str:
@@ -173,6 +220,11 @@ _TYPE_CONFLICT = re.compile(
 )
 
 
+_TAG_LIMIT = re.compile(
+    r'max-values-per-tag limit exceeded \((?P<limit>[^)]*)\): .*?tag="(?P<tag>.*?)"'
+)
+
+
 def rejected(
     connection: Connection,
     destination: Destination,
@@ -181,9 +233,16 @@ def rejected(
     points: int | None = None,
 ) -> WriteError:
     """The error for a batch the server answered with a non-2xx status (after retries)."""
-    message = server_message(text)
+    full = server_message(text)
+    message = capped(full)  # a point the server echoes may be long: 200 characters shown
     where = f"InfluxDB at {connection.display_url}"
-    conflict = _TYPE_CONFLICT.search(message)
+    limit = _server_limit(full, destination)
+    if limit is not None:
+        return WriteError(
+            f"{where} refused points of a batch for {destination.describe()} (HTTP {status}: "
+            f"{message}), and will refuse them on every run: {limit} No STATE covers the batch."
+        )
+    conflict = _TYPE_CONFLICT.search(full)
     if conflict:
         return WriteError(
             f"Field type conflict in measurement '{conflict['measurement']}': field "
@@ -235,6 +294,121 @@ def rejected(
         f"{where} rejected a batch for {destination.describe()} with HTTP {status}: "
         f"{message}.{partial} The run stops without STATE for it, so the next run repeats it."
     )
+
+
+def refused_delete(
+    connection: Connection, destination: Destination, status: int, message: str, points: int
+) -> WriteError:
+    """The error for points the server would not delete (records marked deleted)."""
+    who = (
+        f'the user needs WRITE permission on the database (GRANT WRITE ON "{destination.database}"'
+        " TO <user>), which InfluxQL's DELETE requires"
+        if isinstance(destination, V1Destination)
+        else "the token needs write permission on the bucket, which /api/v2/delete requires"
+    )
+    if status in (401, 403):
+        cause = (
+            f"Check `username`/`password`: {who}."
+            if isinstance(destination, V1Destination)
+            else f"Check `token`: {who}."
+        )
+    elif status in (404, 405, 501):
+        cause = (
+            "The server seems to have no delete API (InfluxDB 3.x and Cloud Serverless cannot "
+            "delete points): load into InfluxDB 1.x or 2.x, or leave the deleted records out "
+            "with a stream map filter."
+        )
+    else:
+        cause = "Nothing after the last STATE message was confirmed, so the next run repeats it."
+    return WriteError(
+        f"InfluxDB at {connection.display_url} refused to delete {points} points of "
+        f"{destination.describe()} (HTTP {status}: {capped(message)}), which records marked "
+        f"deleted (`_sdc_deleted_at`) name. {cause}"
+    )
+
+
+def not_a_write_endpoint(
+    connection: Connection,
+    destination: Destination,
+    status: int,
+    headers: Mapping[str, str],
+    text: str,
+) -> WriteError:
+    """The error for an answer that is neither 204 (stored) nor an InfluxDB refusal."""
+    answer = f"HTTP {status}"
+    location = headers.get("Location") or headers.get("location")
+    if location:
+        answer += f", a redirect to {display_url(location)}"
+    body = " ".join(text.split())
+    if body:
+        kind = headers.get("Content-Type") or headers.get("content-type") or "a body"
+        answer += f", {kind} starting {capped(body, 80)!r}"
+    return WriteError(
+        f"{connection.display_url} answered a write to {destination.describe()} with {answer}, "
+        "where every InfluxDB (and VictoriaMetrics) write endpoint answers 204 No Content: "
+        "the URL does not look like an InfluxDB write endpoint (a wrong `url`, a web server, or "
+        "a proxy's login page in front of InfluxDB). The batch is not counted as stored and no "
+        "STATE covers it. Correct the `url` setting: the InfluxDB server's own address (for "
+        "InfluxDB 2.x, 3.x and Cloud its root URL, not a page of its web UI)."
+    )
+
+
+def capped(text: str, limit: int = 200) -> str:
+    """``text`` cut to its first ``limit`` characters (an echoed value in a message)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _server_limit(message: str, destination: Destination) -> str | None:
+    """What to change for a refusal that repeats on every run, or None."""
+    v1 = isinstance(destination, V1Destination)
+    if "points beyond retention policy" in message:
+        if v1:
+            policy = (
+                f'"{destination.retention_policy}"' if destination.retention_policy else ("DEFAULT")
+            )
+            change = (
+                f"lengthen the retention policy (ALTER RETENTION POLICY {policy} ON "
+                f'"{destination.database}" DURATION …), or write to a longer one '
+                "(`retention_policy`)"
+            )
+        else:
+            change = "lengthen the bucket's retention period (`influx bucket update --retention`)"
+        return (
+            "their times are older than what the retention policy keeps. To keep them, "
+            f"{change}; to leave them out, start the tap later (its `start_date`)."
+        )
+    tag_limit = _TAG_LIMIT.search(message)
+    if tag_limit or "max-values-per-tag limit exceeded" in message:
+        tag = f"tag '{tag_limit['tag']}'" if tag_limit else "a tag"
+        return (
+            f"{tag} has as many values as the server's `max-values-per-tag` allows. Raise that "
+            "limit in the [data] section of the InfluxDB configuration (0: no limit) and restart "
+            "InfluxDB, or write the property as a field instead: leave it out of `tag_keys` "
+            "for the stream."
+        )
+    if "max-series-per-database limit exceeded" in message:
+        return (
+            "the database has as many series as the server's `max-series-per-database` allows. "
+            "Raise that limit in the [data] section of the InfluxDB configuration (0: no limit) "
+            "and restart InfluxDB, or write fewer series: fewer tags (`tag_keys`)."
+        )
+    if "max key length exceeded" in message:
+        return (
+            "a series key (measurement and tags) with a field key is longer than 65,535 bytes. "
+            "Leave the longest property out of `tag_keys` for the stream (it becomes a field), "
+            "or shorten it with a stream map."
+        )
+    if "time outside range" in message:
+        return (
+            "a point's time is outside what InfluxDB can store. Fix the tap's output, or set "
+            "`timestamp_key` for the stream to a property that holds the point time."
+        )
+    if "invalid field name" in message or "invalid tag key" in message:
+        return (
+            "a field or tag has a name InfluxDB reserves (such as `time`). Rename the property "
+            "with a stream map (`stream_maps`)."
+        )
+    return None
 
 
 def _not_found(where: str, destination: Destination, message: str) -> WriteError:

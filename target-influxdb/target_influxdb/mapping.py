@@ -32,17 +32,37 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from singer_sdk.singerlib.json import serialize_json
 
-from target_influxdb.errors import StreamError
+from target_influxdb.errors import StreamError, capped
 
 _MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64 = (-(2**63), 2**63 - 1)
 _SERIES_CACHE_SIZE = 10_000
 SDC_PREFIX = "_sdc_"
+#: The SDK's record metadata for a record that is gone: non-null, the record deletes its point
+#: (docs/design.md#deleted-records).
+DELETED_AT = "_sdc_deleted_at"
+
+#: Tag and field keys InfluxDB keeps for itself: 1.x drops a field named ``time`` (and refuses
+#: the point when it is its only field) and refuses such a tag; 2.x and 3.x use ``_field`` and
+#: ``_measurement`` for the point's own parts. Refused before the first write
+#: (docs/design.md#target-influxdb-settings-and-mapping).
+RESERVED = frozenset({"time", "_field", "_measurement"})
+#: InfluxDB's time range (int64 nanoseconds, both ends less one or two), in each precision.
+TIME_RANGE = ("1677-09-21T00:12:43.145224194Z", "2262-04-11T23:47:16.854775806Z")
+NANOSECONDS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}  # in one unit of each precision
+_TIME_BOUNDS = {
+    precision: (-(-(-(2**63) + 2) // unit), (2**63 - 2) // unit)
+    for precision, unit in NANOSECONDS.items()
+}
+#: InfluxDB's longest series key plus field key (1.x and 2.x: the series key, ``#!~#`` and the
+#: field key, in bytes).
+MAX_KEY_BYTES = 65_535
+_KEY_SEPARATOR_BYTES = 4
 
 # What line protocol cannot carry in a measurement, tag key, tag value or field key, checked
 # against a real InfluxDB 1.x: a backslash at the end or before a character that needs escaping
@@ -56,6 +76,11 @@ _ESCAPE_KEY = str.maketrans(
     {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
 )
 _ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: its repr, cut to its first 200 characters."""
+    return capped(repr(value))
 
 
 def _escape_key(name: str, table: dict[int, str] = _ESCAPE_KEY) -> str:
@@ -76,6 +101,10 @@ class Kind(str, enum.Enum):
     STRING = "string"
     JSON = "JSON text"
     UNTYPED = "string (untyped)"
+
+
+#: Kinds written as string fields (which VictoriaMetrics, keeping numbers only, cannot store).
+TEXT_KINDS = frozenset({Kind.STRING, Kind.JSON, Kind.UNTYPED})
 
 
 class _Mismatch(Exception):
@@ -231,6 +260,27 @@ def check_name(what: str, name: str, stream: str) -> None:
         )
 
 
+def check_reserved(what: str, name: str, stream: str) -> None:
+    """Raise when ``name`` would be a tag or field key InfluxDB reserves (:data:`RESERVED`)."""
+    if name not in RESERVED:
+        return
+    remedy = (
+        "leave it out of the tags with `tag_keys` for this stream, or rename it with a stream "
+        f'map (`stream_maps`: {{"{stream}": {{"{name}_": "{name}", "{name}": null}}}})'
+        if what == "tag key"
+        else f'rename it with a stream map (`stream_maps`: {{"{stream}": {{"{name}_": "{name}", '
+        f'"{name}": null}}}}), or drop it the same way; if it holds the point time, name it in '
+        "`timestamp_key` for this stream instead"
+    )
+    raise StreamError(
+        f"Stream '{stream}': property '{name}' would be the {what} '{name}', which InfluxDB "
+        "reserves (1.x drops a field named `time` without a word, or refuses the point when it "
+        "is its only field, and refuses such a tag; 2.x and 3.x keep `_field` and "
+        "`_measurement` for the point's own parts), so the stream is refused before anything "
+        f"is written. To load it, {remedy}."
+    )
+
+
 def epoch(moment: datetime.datetime, precision: str) -> int:
     """A point time in whole ``precision`` units since the epoch; a naive time is UTC."""
     if moment.tzinfo is None:
@@ -240,6 +290,16 @@ def epoch(moment: datetime.datetime, precision: str) -> int:
     if precision == "ns":
         return micros * 1_000
     return int(micros / _MICROSECONDS_PER_UNIT[precision])  # toward zero, as the client does
+
+
+class DeletedPoint(NamedTuple):
+    """A point to delete: its measurement, every tag of the stream's plan with its text (empty
+    when the record has none, as the written point leaves it out), and its time in
+    ``precision`` units."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    time: int
 
 
 @dataclass(frozen=True)
@@ -261,6 +321,7 @@ class StreamPlan:
     time_reason: str
     fields: tuple[FieldSpec, ...]
     write_metadata: bool
+    key_properties: tuple[str, ...] = ()  # for messages naming a record
 
 
 def plan_stream(
@@ -301,6 +362,7 @@ def plan_stream(
         tags = tuple(key for key in key_properties if key != time_property)
     for tag in tags:
         check_name("tag key", tag, stream)
+        check_reserved("tag key", tag, stream)
 
     fields = []
     for prop, prop_schema in properties.items():
@@ -309,11 +371,19 @@ def plan_stream(
         if prop.startswith(SDC_PREFIX) and not write_metadata:
             continue
         check_name("field key", prop, stream)
+        check_reserved("field key", prop, stream)
         fields.append(
             FieldSpec(prop, kind_of(prop_schema if isinstance(prop_schema, Mapping) else {}))
         )
     return StreamPlan(
-        stream, measurement, tags, time_property, reason, tuple(fields), write_metadata
+        stream,
+        measurement,
+        tags,
+        time_property,
+        reason,
+        tuple(fields),
+        write_metadata,
+        tuple(key_properties),
     )
 
 
@@ -366,6 +436,13 @@ class LineBuilder:
         self._time_property = plan.time_property or ""
         self._last_time: tuple[Any, int] = ("", 0)  # the last time text and its epoch
         self._seconds = precision == "s"
+        self._earliest, self._latest = _TIME_BOUNDS[precision]
+        # The longest field key with its separator: a series key may take the rest.
+        self._key_room = (
+            MAX_KEY_BYTES
+            - _KEY_SEPARATOR_BYTES
+            - max((len(head.encode()) - 1 for _, head, _, _ in self._fields), default=0)
+        )
 
     def series(self, record: Mapping[str, Any]) -> str:
         """Measurement and tags of the record's point, escaped (empty tag values left out)."""
@@ -404,14 +481,46 @@ class LineBuilder:
                 continue
             if _UNREPRESENTABLE.search(text):
                 raise StreamError(
-                    f"Stream '{self.plan.stream}': tag '{tag}' has the value {text!r}, which "
+                    f"Stream '{self.plan.stream}': tag '{tag}' has the value {shown(text)}, which "
                     "InfluxDB line protocol cannot carry unchanged in a tag (a backslash at its "
                     "end or before a comma, equals sign, space, quote or backslash, a tab or a "
                     "line break). Leave the property out of `tag_keys` so it becomes a string "
                     "field, or change it with a stream map."
                 )
             parts.append(f",{key}={_escape_tag_value(text)}")
-        return "".join(parts)
+        series = "".join(parts)
+        if len(series) * 4 > self._key_room and len(series.encode()) > self._key_room:
+            raise self._too_long(series, values)
+        return series
+
+    def _too_long(self, series: str, values: tuple[Any, ...]) -> StreamError:
+        sizes = {
+            tag: len(tag_text(value).encode())
+            for tag, value in zip(self._tag_names, values, strict=True)
+            if value is not None
+        }
+        longest = max(sizes, key=sizes.__getitem__, default=None)
+        remedy = (
+            f"Its longest tag is '{longest}' ({sizes[longest]:,} bytes): a value this long "
+            "belongs in a field, not a tag. Leave the property out of `tag_keys` for this "
+            "stream (it becomes a string field), or shorten it with a stream map."
+            if longest is not None
+            else "Shorten the measurement name (`measurements`)."
+        )
+        return StreamError(
+            f"Stream '{self.plan.stream}': the series key (measurement and tags) "
+            f"{shown(series)} is {len(series.encode()):,} bytes, and with a field key it would be "
+            f"longer than the {MAX_KEY_BYTES:,} bytes InfluxDB allows, so the record is refused "
+            f"before anything of its batch is written. {remedy}"
+        )
+
+    def deleted_point(self, record: Mapping[str, Any], time: int) -> DeletedPoint:
+        """The point ``record`` names (after :meth:`series` checked its tags), to delete."""
+        tags = []
+        for tag in self._tag_names:
+            value = record.get(tag)
+            tags.append((tag, "" if value is None else tag_text(value)))
+        return DeletedPoint(self.plan.measurement, tuple(tags), time)
 
     def fields(self, record: Mapping[str, Any]) -> str:
         """The record's field set, escaped and sorted by key; empty when it has no fields."""
@@ -448,6 +557,7 @@ class LineBuilder:
                 continue
             if prop not in self.extra_properties:
                 check_name("field key", prop, self.plan.stream)
+                check_reserved("field key", prop, self.plan.stream)
                 self.extra_properties.add(prop)
             parts.append(f"{_escape_key(prop)}={_untyped_value(value)}")
         return ",".join(parts)
@@ -472,12 +582,13 @@ class LineBuilder:
                     result = int(moment.timestamp())
                 else:
                     result = epoch(moment, self.precision)
+                self.check_time(result, value, record)
                 self._last_time = (value, result)
                 return result
         elif isinstance(value, datetime.datetime):
-            return epoch(value, self.precision)
+            return self.check_time(epoch(value, self.precision), value, record)
         elif type(value) is int:
-            return value
+            return self.check_time(value, value, record)
         if value is None:
             raise StreamError(
                 f"Stream '{self.plan.stream}': a record has no value for its time property "
@@ -485,13 +596,37 @@ class LineBuilder:
                 "output, or set `timestamp_key` for this stream to a property that always has one."
             )
         raise StreamError(
-            f"Stream '{self.plan.stream}': time property '{prop}' has the value {value!r}, which "
-            "is neither an ISO 8601 date-time nor an integer epoch time in `precision` units."
+            f"Stream '{self.plan.stream}': time property '{prop}' has the value {shown(value)}, "
+            "which is neither an ISO 8601 date-time nor an integer epoch time in `precision` units."
         )
+
+    def check_time(self, result: int, value: Any, record: Mapping[str, Any] | None) -> int:
+        """``result`` (a point time), or an error when InfluxDB cannot store it."""
+        if self._earliest <= result <= self._latest:
+            return result
+        where = (
+            f"its time property '{self._time_property}' ({self.plan.time_reason})"
+            if self._time_property
+            else "its extraction time (the stream has no time property)"
+        )
+        raise StreamError(
+            f"Stream '{self.plan.stream}': the record {self.key_of(record)}has the time "
+            f"{shown(value)} in {where}, outside the times InfluxDB can store "
+            f"({TIME_RANGE[0]} to {TIME_RANGE[1]}; `precision` is {self.precision}), so it is "
+            "refused before anything of its batch is written. Fix the tap's output, or set "
+            "`timestamp_key` for this stream to a property that holds the point time."
+        )
+
+    def key_of(self, record: Mapping[str, Any] | None) -> str:
+        """The record's key properties as a message names the record (with a trailing space)."""
+        keys = self.plan.key_properties
+        if not keys or record is None:
+            return ""
+        return "with " + ", ".join(f"{key}={shown(record.get(key))}" for key in keys) + " "
 
     def _mismatch(self, prop: str, value: Any, kind: Kind) -> StreamError:
         return StreamError(
-            f"Stream '{self.plan.stream}': property '{prop}' has the value {value!r} "
+            f"Stream '{self.plan.stream}': property '{prop}' has the value {shown(value)} "
             f"({type(value).__name__}), which does not fit its schema type ({kind.value} field "
             "in InfluxDB). The run stops before writing the current batch, so no STATE covers this "
             "record. Fix the tap's output or its schema (or map the property with a stream map)."

@@ -3,6 +3,11 @@
 The SDK's reader logs a malformed line with a traceback and forgets where it was; this one
 counts lines, so that every input error names its line number.
 
+Messages about a line name it by its number (and column), never by its content: the input
+could be something else than a tap's output (a file named by mistake), and what it holds stays
+out of the log. A line that is not UTF-8, or a string with half of a UTF-16 surrogate pair
+(``"\\ud800"``, which Python's JSON reads but no UTF-8 text can hold), is refused at its line.
+
 Standard input is read as bytes and decoded by msgspec (about five times as fast as ``json``),
 with ``json`` as the fallback for what msgspec refuses but Python's JSON reads (``NaN``,
 ``Infinity``, numbers beyond float range). JSON numbers with a fraction become ``float``, not
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +30,8 @@ from typing_extensions import override
 
 from target_influxdb.errors import InputLineError, StreamError
 
-_SNIPPET = 200
+_JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+_MESSAGE_TYPE = re.compile(r"[A-Za-z_]{1,40}")
 
 
 @functools.cache
@@ -98,9 +105,14 @@ class LineCountingReader(GenericSingerReader[Any]):
                     continue
                 callback = callbacks.get(kind) if isinstance(kind, str) else None
                 if callback is None:
+                    shown = (
+                        repr(kind)
+                        if isinstance(kind, str) and _MESSAGE_TYPE.fullmatch(kind)
+                        else f"(a JSON {json_kind(kind)})"
+                    )
                     raise InputLineError(
-                        f"unknown Singer message type {kind!r}; expected SCHEMA, RECORD, STATE, "
-                        f"ACTIVATE_VERSION or BATCH: {_snippet(line)}",
+                        f"unknown Singer message type {shown}; expected SCHEMA, RECORD, STATE, "
+                        "ACTIVATE_VERSION or BATCH.",
                         self.line_number,
                     )
                 callback(message)
@@ -110,7 +122,7 @@ class LineCountingReader(GenericSingerReader[Any]):
                 exc.line = self.line_number
             raise
         except RecursionError:
-            raise _too_deep(line, self.line_number) from None
+            raise _too_deep(self.line_number) from None
         finally:
             stats[SingerMessageType.RECORD] += records
         return stats
@@ -120,7 +132,7 @@ class LineCountingReader(GenericSingerReader[Any]):
         """Parse one line, or raise an error naming the line (no traceback in the log)."""
         message = self._parse(line)
         if message is None:
-            raise InputLineError("an empty line where a Singer message was expected")
+            raise InputLineError("an empty line where a Singer message was expected.")
         return message
 
     def _parse(self, line: str | bytes) -> dict[str, Any] | None:
@@ -131,11 +143,13 @@ class LineCountingReader(GenericSingerReader[Any]):
             if not line.strip():
                 return None
             message = self._decode_slowly(line)
+        except UnicodeDecodeError:  # msgspec's, not its DecodeError
+            raise InputLineError(not_utf8(line), self.line_number) from None
         except RecursionError:
-            raise _too_deep(line, self.line_number) from None
+            raise _too_deep(self.line_number) from None
         if not isinstance(message, dict):
             raise InputLineError(
-                f"not a Singer message (a JSON object with a 'type'): {_snippet(line)}",
+                f"a JSON {json_kind(message)}, not a Singer message (a JSON object with a 'type').",
                 self.line_number,
             )
         return message
@@ -143,39 +157,66 @@ class LineCountingReader(GenericSingerReader[Any]):
     def _decode_slowly(self, line: str | bytes) -> Any:
         """What msgspec refused: Python's JSON reads NaN, Infinity and out-of-range numbers."""
         try:
-            return json.loads(line)
+            return loads_slowly(line)
         except RecursionError:
-            raise _too_deep(line, self.line_number) from None
-        except ValueError as exc:
-            where = (
-                f" ({exc.msg} at column {exc.colno})"
-                if isinstance(exc, json.JSONDecodeError)
-                else ""
-            )
+            raise _too_deep(self.line_number) from None
+        except json.JSONDecodeError as exc:
             raise InputLineError(
-                f"not a JSON Singer message{where}: {_snippet(line)}", self.line_number
+                f"not a JSON Singer message ({exc.msg} at column {exc.colno}).", self.line_number
             ) from None
+        except UnicodeDecodeError:
+            raise InputLineError(not_utf8(line), self.line_number) from None
+        except ValueError as exc:  # a lone surrogate
+            raise InputLineError(f"{exc}.", self.line_number) from None
 
 
 def decode_record(text: str | bytes) -> Any:
-    """One JSON value (a BATCH file's record), decoded as the reader decodes messages."""
+    """One JSON value (a BATCH file's record), decoded as the reader decodes messages; a
+    ValueError says what is wrong, never what the text holds."""
     decode, error = _msgspec()
     try:
         return decode(text)
     except error:
-        return json.loads(text)
+        pass
+    except UnicodeDecodeError:
+        raise ValueError(not_utf8(text)) from None
+    try:
+        return loads_slowly(text)
+    except UnicodeDecodeError:
+        raise ValueError(not_utf8(text)) from None
 
 
-def _too_deep(line: str | bytes, number: int) -> InputLineError:
+def loads_slowly(text: str | bytes) -> Any:
+    """``json.loads``, refusing strings that no UTF-8 text can hold (a lone ``\\ud800``)."""
+    value = json.loads(text)
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError(
+            "a string holds half of a UTF-16 surrogate pair (an escape such as \\ud800 "
+            "without its other half), which is not Unicode text and cannot be stored"
+        ) from None
+    return value
+
+
+def not_utf8(text: str | bytes) -> str:
+    """What is wrong with a line that is not UTF-8."""
+    try:
+        text.decode() if isinstance(text, bytes) else text.encode()
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        return f"not UTF-8 text (byte {exc.start + 1} of the line); Singer messages are UTF-8 JSON."
+    return "not UTF-8 text; Singer messages are UTF-8 JSON."
+
+
+def json_kind(value: Any) -> str:
+    """What kind of JSON value ``value`` is, for messages that must not show it."""
+    return _JSON_KINDS.get(type(value), "number")
+
+
+def _too_deep(number: int) -> InputLineError:
     return InputLineError(
         "a value is nested more deeply than this target can handle (Python's recursion limit "
-        f"is {sys.getrecursionlimit()}): {_snippet(line)} Flatten it in the tap, or drop the "
-        "property with a stream map.",
+        f"is {sys.getrecursionlimit()}). Flatten it in the tap, or drop the property with a "
+        "stream map.",
         number,
     )
-
-
-def _snippet(line: str | bytes) -> str:
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    text = text.strip()
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "…"

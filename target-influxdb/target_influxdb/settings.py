@@ -12,22 +12,37 @@ The SDK reads its built-in settings itself: ``stream_maps``, ``stream_map_config
 ``add_record_metadata`` (a null there means off, as their defaults here say), and
 ``batch_size_rows``, whose value the sinks take from :class:`Settings` instead (the SDK would
 make a null 10,000; docs/library-notes.md#sdk-builtin-settings).
+
+:func:`warn_about_config` logs what in a config is likely a mistake the target would otherwise
+pass over in silence: a setting name it does not know, a secret in a file others can read.
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
+import json
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from singer_sdk import typing as th
+
+if TYPE_CHECKING:
+    from singer_sdk import Target
 
 _PER_STREAM = "An object whose keys are stream names"
 API_VERSIONS = ("auto", "v1", "v2")
 PRECISIONS = ("s", "ms", "us", "ns")
 MAX_RETRY_DELAY = 125.0  # seconds: the longest wait between two tries, also for Retry-After
+#: Config keys singer-sdk reads from a target's config without declaring them as settings
+#: (``batch_config``: the target leaves it out of its settings, as it does nothing here;
+#: docs/library-notes.md#sdk-undeclared-settings).
+SDK_UNDECLARED_SETTINGS = frozenset({"batch_config", "process_activate_version_messages"})
 
 SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
@@ -319,3 +334,58 @@ class Settings:
             batch_size_rows=int(values["batch_size_rows"]),
             write_metadata=bool(values["add_record_metadata"]),
         )
+
+
+def warn_about_config(
+    target: type[Target], config: Mapping[str, Any], files: Sequence[str]
+) -> None:
+    """Log a WARNING for each likely mistake in ``config``, read from the --config ``files``: keys
+    that are no setting of ``target`` (its own or the SDK's built-in ones), which do nothing;
+    each file that holds a secret and can be read by other users. See
+    docs/design.md#config-checks."""
+    schema = copy.deepcopy(target.config_jsonschema)
+    target.append_builtin_config(schema)
+    known = set(schema["properties"]) | SDK_UNDECLARED_SETTINGS
+    unknown = sorted(set(config) - known)
+    if unknown:
+        names = []
+        for key in unknown:
+            closest = difflib.get_close_matches(key, known, n=1)
+            names.append(f"{key!r} (did you mean {closest[0]!r}?)" if closest else repr(key))
+        target.logger.warning(
+            "Unknown setting(s), ignored: %s. target-influxdb has no setting of that name; "
+            "correct it where it is set (meltano.yml, or the --config file): "
+            "`target-influxdb --about` lists the settings.",
+            ", ".join(names),
+        )
+    secrets = {name for name, spec in schema["properties"].items() if spec.get("secret")}
+    for file in files:
+        exposed = _exposed(Path(file), secrets) if file != "ENV" else None
+        if exposed:
+            target.logger.warning("%s", exposed)
+
+
+def _exposed(file: Path, secrets: set[str]) -> str | None:
+    """Why a config ``file`` that sets a secret is readable by other users and how to stop it,
+    or None: its mode lets group or others read it and every folder above lets them pass."""
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+        values = json.loads(file.read_text(encoding="utf-8"))
+        open_folders = all(folder.stat().st_mode & 0o011 for folder in file.resolve().parents)
+    except (OSError, ValueError):
+        return None  # the SDK reports a config file it cannot read
+    held = [name for name in sorted(secrets) if isinstance(values, dict) and values.get(name)]
+    if not (held and open_folders and mode & 0o044):
+        return None
+    if ".meltano" in file.parts:
+        remedy = (
+            "Meltano writes this file anew for every run, with the umask of the `meltano` "
+            "process: make the project's .meltano folder private once (`chmod 700 .meltano`) "
+            "and run Meltano with `umask 077`, as the README's cron line does"
+        )
+    else:
+        remedy = f"Make it private: chmod 600 {file}"
+    return (
+        f"The config file {file} holds a secret ({', '.join(held)}) and other users can read "
+        f"it (mode {mode:04o}). {remedy}."
+    )

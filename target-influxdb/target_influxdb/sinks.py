@@ -27,12 +27,12 @@ from typing_extensions import override
 
 from target_influxdb.compat import SinkHooks
 from target_influxdb.errors import StreamError, WriteError
-from target_influxdb.mapping import LineBuilder, StreamPlan, epoch
+from target_influxdb.mapping import DeletedPoint, LineBuilder, StreamPlan, epoch, shown
 
 if TYPE_CHECKING:
     import logging
 
-    from target_influxdb.durability import Pipeline
+    from target_influxdb.durability import Arrival, Pipeline
     from target_influxdb.writers import Writer
 
 
@@ -44,8 +44,14 @@ class StreamReport:
     collisions: int = 0
     repeats: int = 0
     updates: int = 0
+    deleted: int = 0  # records whose point was deleted (`_sdc_deleted_at`)
+    not_deleted: int = 0  # ... on a server that cannot delete a point
     collision_warned: bool = False
     time_fallback_announced: bool = False
+    victoria_metrics_warned: bool = False
+    #: The plan the stream's first records were taken with: a new SCHEMA must keep its points'
+    #: tags and time (see TargetInfluxDB.on_schema).
+    taken_with: StreamPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class StreamRun:
     pipeline: Pipeline  # where full batches go
     report: StreamReport  # shared by the stream's sinks, reported at the end of the run
     started_at: datetime.datetime  # the point time of records with no time_extracted
+    deletes: bool = True  # the server can delete a point (VictoriaMetrics cannot)
 
 
 class _Batch:
@@ -72,6 +79,8 @@ class _Batch:
         self.seen: dict[tuple[str, int], tuple[str, dict]] = {}
         self.collisions = 0
         self.example: tuple[str, int] | None = None  # the first collision, for the warning
+        # (series, time) → the point a record marked deleted names, deleted before the lines
+        self.deletes: dict[tuple[str, int], DeletedPoint] = {}
 
     def __repr__(self) -> str:
         return f"<batch of {len(self.lines)} points>"
@@ -103,9 +112,6 @@ class InfluxDBSink(SinkHooks):
 
     #: What the sink needs from the run (None until attached).
     run: StreamRun | None = None
-    #: The RECORD message's ``time_extracted`` on the SDK's per-record path, which hands a sink
-    #: only the record: the target sets it before it hands a RECORD to the SDK.
-    time_extracted: str | None = None
     _batch: _Batch | None = None
 
     def attach(self, run: StreamRun) -> None:
@@ -115,6 +121,7 @@ class InfluxDBSink(SinkHooks):
         self.builder = LineBuilder(plan, run.precision)
         self.report = run.report
         self._pipeline = run.pipeline
+        self._arrivals = run.pipeline.arrivals  # each record's number and time_extracted
         self._batch_size = run.batch_size
         self._has_time = plan.time_property is not None
         # Key properties that are neither a tag nor the time: two records on one point that
@@ -157,17 +164,16 @@ class InfluxDBSink(SinkHooks):
         """Records in the open batch (also when they came through :meth:`add`)."""
         return self._batch.records if self._batch is not None else 0
 
-    def add(self, record: dict, time_extracted: str | None) -> bool:
-        """Take a record straight from its RECORD message (no stream map, validation or
-        metadata to apply: the SDK's per-record path would only copy it); True when the batch
-        is full."""
+    def add(self, record: dict) -> bool:
+        """Take a record straight from its message (no stream map, validation or metadata to
+        apply: the SDK's per-record path would only copy it); True when the batch is full."""
         if not self._key_set <= record.keys():
             raise MissingKeyPropertiesError(
                 f"Stream '{self.stream_name}': a record lacks key properties "
                 f"{[k for k in self._key_tuple if k not in record]} (key properties: "
                 f"{list(self._key_tuple)}). Fix the tap's output."
             )
-        batch = self._take(record, time_extracted)
+        batch = self._take(record)
         batch.direct += 1
         return batch.records >= self._batch_size
 
@@ -179,15 +185,22 @@ class InfluxDBSink(SinkHooks):
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
-        self._take(record, self.time_extracted)
+        self._take(record)
 
-    def _take(self, record: dict, time_extracted: str | None) -> _Batch:
-        """Add the record's point to the open batch (opening one if needed); return the batch."""
+    def _take(self, record: dict) -> _Batch:
+        """Add the record's point to the open batch (opening one if needed); return the batch.
+        Both routes come here; the record's number and ``time_extracted`` are its arrival's."""
+        arrival = self._arrivals.current()
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
             self._pipeline.open_batch(batch)
+            if self.report.taken_with is None:
+                self.report.taken_with = self.builder.plan
         batch.records += 1
+        if arrival.deleted:
+            self._delete(batch, record, arrival)
+            return batch
         builder = self.builder
         fields = builder.fields(record)
         if builder.extra_properties and len(builder.extra_properties) > self._extras_reported:
@@ -196,7 +209,7 @@ class InfluxDBSink(SinkHooks):
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = builder.time(record) if self._has_time else self._extraction_time(time_extracted)
+        time = self._point_time(record, arrival)
         key = (series, time)
         previous = batch.seen.get(key)
         if previous is not None:
@@ -214,6 +227,31 @@ class InfluxDBSink(SinkHooks):
         batch.seen[key] = (fields, record)
         batch.lines.append(f"{series} {fields} {time}")
         return batch
+
+    def _point_time(self, record: dict, arrival: Arrival) -> int:
+        if self._has_time:
+            return self.builder.time(record)
+        return self._extraction_time(arrival.time_extracted)
+
+    def _delete(self, batch: _Batch, record: dict, arrival: Arrival) -> None:
+        """A record marked deleted: the point a write of it would make (measurement, tags,
+        time) is deleted instead; within the batch the later record of a point wins, so an
+        earlier line of that point is dropped, and the batch's deletes go before its lines
+        (README, "Deleted records")."""
+        series = self.builder.series(record)
+        time = self._point_time(record, arrival)
+        key = (series, time)
+        if batch.seen.pop(key, None) is not None:
+            head, tail = series + " ", f" {time}"
+            batch.lines = [
+                line for line in batch.lines if not (line.startswith(head) and line.endswith(tail))
+            ]
+        assert self.run is not None  # (attached: _take ran)
+        if self.run.deletes:
+            batch.deletes[key] = self.builder.deleted_point(record, time)
+            self.report.deleted += 1
+        else:
+            self.report.not_deleted += 1
 
     def _report_extra_properties(self) -> None:
         new = sorted(self.builder.extra_properties - self._extras_seen)
@@ -236,11 +274,13 @@ class InfluxDBSink(SinkHooks):
             moment = datetime.datetime.fromisoformat(extracted) if extracted else run.started_at
         except ValueError:
             raise StreamError(
-                f"Stream '{self.stream_name}': the RECORD message's time_extracted {extracted!r} "
+                f"Stream '{self.stream_name}': the RECORD message's time_extracted "
+                f"{shown(extracted)} "
                 "is not an ISO 8601 date-time, and the stream has no time property to use instead "
                 "(see `timestamp_key`)."
             ) from None
-        self._last_extracted = (extracted, epoch(moment, run.precision))
+        point_time = self.builder.check_time(epoch(moment, run.precision), extracted, None)
+        self._last_extracted = (extracted, point_time)
         return self._last_extracted[1]
 
     @override
@@ -251,23 +291,36 @@ class InfluxDBSink(SinkHooks):
             return
         if batch.direct:  # the SDK's record-count metric counted the others one by one
             self.record_counter_metric.increment(batch.direct)
-        if not batch.lines:
+        deletes = list(batch.deletes.values())
+        if not batch.lines and not deletes:
             self._pipeline.submit(batch, None)
             return
-        body = "\n".join(batch.lines).encode()
+        try:
+            body = "\n".join(batch.lines).encode()
+        except UnicodeEncodeError:  # a lone surrogate a stream map made (input has none)
+            raise StreamError(
+                f"Stream '{self.stream_name}': a value of this batch holds half of a UTF-16 "
+                "surrogate pair, which is not Unicode text and cannot be written: check the "
+                "stream maps' expressions."
+            ) from None
         points = len(batch.lines)
         collisions = (batch.collisions, *batch.example) if batch.example is not None else None
         batch.lines = []
         batch.seen = {}
+        batch.deletes = {}
+        what = f"a batch of {points} points" + (
+            f" and {len(deletes)} deleted points" if deletes else ""
+        )
 
         def write(writer: Writer) -> None:
             try:
-                writer.write(body, points)
+                if deletes:  # first: a record after a delete of its point writes it again
+                    writer.delete(deletes)
+                if points:
+                    writer.write(body, points)
             except WriteError as exc:
-                raise WriteError(
-                    f"Stream '{self.stream_name}', a batch of {points} points: {exc}"
-                ) from None
-            self.logger.debug("Stream '%s': wrote %d points.", self.stream_name, points)
+                raise WriteError(f"Stream '{self.stream_name}', {what}: {exc}") from None
+            self.logger.debug("Stream '%s': stored %s.", self.stream_name, what)
             if collisions is not None:
                 self._warn_collisions(*collisions)
 
@@ -311,6 +364,23 @@ def report_streams(reports: Mapping[str, StreamReport], logger: logging.Logger) 
                 "`tag_keys`).",
                 stream,
                 report.collisions,
+            )
+        if report.deleted:
+            logger.info(
+                "Stream '%s': %d records marked deleted (`_sdc_deleted_at`) deleted the points "
+                "they name.",
+                stream,
+                report.deleted,
+            )
+        if report.not_deleted:
+            logger.warning(
+                "Stream '%s': %d records marked deleted (`_sdc_deleted_at`) name points that "
+                "were not deleted: VictoriaMetrics cannot delete a single point, so those points "
+                "keep the values written before (a value the tap withdrew stays in every sum). "
+                "Delete them by hand (VictoriaMetrics deletes whole series: "
+                "/api/v1/admin/tsdb/delete_series), or load into InfluxDB.",
+                stream,
+                report.not_deleted,
             )
         if report.repeats:
             logger.info(

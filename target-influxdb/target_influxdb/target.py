@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import json
+import os
 import sys
 import time
+from collections.abc import Callable, Generator
 from functools import cached_property
 from pathlib import PurePath
 from typing import Any, ClassVar
 
 import click
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import SingerCommand
@@ -23,11 +27,18 @@ from target_influxdb.batch_files import batch_records
 from target_influxdb.compat import TargetHooks
 from target_influxdb.durability import Pipeline, Stop
 from target_influxdb.errors import EXPECTED, StoppedError, StreamError
-from target_influxdb.mapping import plan_stream
+from target_influxdb.mapping import DELETED_AT, TEXT_KINDS, plan_stream
 from target_influxdb.reader import LineCountingReader
-from target_influxdb.settings import SCHEMA, Destination, Settings, V1Destination, V2Destination
+from target_influxdb.settings import (
+    SCHEMA,
+    Destination,
+    Settings,
+    V1Destination,
+    V2Destination,
+    warn_about_config,
+)
 from target_influxdb.sinks import InfluxDBSink, StreamReport, StreamRun, report_streams
-from target_influxdb.writers import Writer, open_writer, server_version
+from target_influxdb.writers import Server, Writer, open_writer, ping
 
 
 class TargetInfluxDB(TargetHooks):
@@ -62,29 +73,56 @@ class TargetInfluxDB(TargetHooks):
         setup_mapper: bool = True,
         message_reader: LineCountingReader | None = None,
     ) -> None:
-        self.stop = Stop()  # first: the SDK's __init__ installs the signal handler
-        super().__init__(
-            config=config,
-            parse_env_config=parse_env_config,
-            validate_config=validate_config,
-            setup_mapper=setup_mapper,
-            message_reader=message_reader,
-        )
+        """Make the target; what that does beside the SDK's set-up is in :meth:`_set_up`."""
+
+        def sdk_set_up() -> None:
+            super(TargetInfluxDB, self).__init__(
+                config=config,
+                parse_env_config=parse_env_config,
+                validate_config=validate_config,
+                setup_mapper=setup_mapper,
+                message_reader=message_reader,
+            )
+
+        self._set_up(sdk_set_up)
+
+    def _set_up(self, sdk_set_up: Callable[[], None]) -> None:
+        """The one place of the target's start-up side effects, in the order they must happen.
+
+        1. The stop request exists before the SDK's set-up, which installs the SIGTERM/SIGINT
+           handler (:meth:`on_signal`) that sets it; a signal that comes during the set-up
+           stops the reader as soon as there is one.
+        2. The SDK's set-up (config validation, stream maps, the reader); a config that does
+           not match the settings' schema is one paragraph (:func:`errors.invalid_settings`).
+        3. Run by the command line (``_TargetCommand``), as the process's only run: the target
+           becomes the click context's object, so that a failure ends through
+           :meth:`end_failed_run`, and what start-up made (modules, classes, settings), which
+           lives as long as the process, is frozen for the garbage collector (``gc.freeze()``),
+           which would otherwise scan it again every few thousand records.
+        4. Not here but at the first SCHEMA (:meth:`_open_destination`): the destination is
+           chosen and the writer opened, so that their errors (a missing `database`, a server
+           whose flavour is unclear) end the run before any record is taken, while `--about`
+           and an input without streams never need them.
+        """
+        self.stop = Stop()
+        try:
+            sdk_set_up()
+        except ConfigValidationError as exc:
+            raise errors.invalid_settings(exc.errors or [str(exc)]) from None
         self.settings = Settings.from_config(self.config)
         self.started_at = datetime.datetime.now(datetime.timezone.utc)
         self.pipeline = Pipeline(self._open_writer, self._emit_state, self.stop)
+        self.arrivals = self.pipeline.arrivals
         self.max_parallelism = 1  # sinks drain one by one: the pipeline writes one at a time
         self._reports: dict[str, StreamReport] = {}  # per stream (alias), shared by its sinks
         self._sinks: dict[str, InfluxDBSink] = {}  # the latest sink of each stream (alias)
         self._direct: dict[str, InfluxDBSink] = {}  # streams whose records skip the SDK's path
         self._age_checked_at = time.monotonic()
         if self.stop.requested and isinstance(self.message_reader, LineCountingReader):
-            self.message_reader.stopped = True  # a signal came during the SDK's set-up
+            self.message_reader.stopped = True
         command = click.get_current_context(silent=True)
-        if command is not None:  # run by the command line (_TargetCommand), as its only run
+        if command is not None:
             command.obj = self
-            # What start-up made (modules, classes, settings) lives as long as the process:
-            # keep the garbage collector from scanning it again every few thousand records.
             gc.freeze()
 
     @cached_property
@@ -113,8 +151,16 @@ class TargetInfluxDB(TargetHooks):
         )
         return chosen
 
+    @cached_property
+    def server(self) -> Server:
+        """What the server's /ping says, asked once (a server it cannot reach is reported by
+        the first write, after its retries)."""
+        return ping(self.settings.connection)
+
     def _ask_server(self, v1: V1Destination, v2: V2Destination) -> tuple[Destination, str]:
-        version = server_version(self.settings.connection)
+        if self.server.unreachable is not None:
+            raise self.server.unreachable
+        version = self.server.version
         major = (version or "").strip().lstrip("vV")[:1]
         if major == "1":
             return v1, f"both flavours' settings are set and the server is InfluxDB {version}"
@@ -135,20 +181,17 @@ class TargetInfluxDB(TargetHooks):
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    def end_failed_run(self, exc: BaseException) -> tuple[list[str], int]:
+    def end_failed_run(self, exc: BaseException) -> tuple[str, int]:
         """End a run that ``exc`` stopped: the write in flight finishes (and may emit its
-        STATE) and the connection closes. Return the paragraphs to log and the exit status:
-        1, or 128 + the signal when a signal stopped the run."""
-        self.pipeline.close()
+        STATE) and the connection closes. Return the run's last paragraph and exit status
+        (see "How a plugin ends a failed run" in the README)."""
+        late = self.pipeline.close()  # the write in flight's own failure, if any
         reader = self.message_reader
         line = reader.line_number or None if isinstance(reader, LineCountingReader) else None
-        paragraphs = [errors.paragraph(exc, line)]
-        if not self.stop.requested:
-            return paragraphs, 1
-        stopped = exc if isinstance(exc, StoppedError) else self.stop.error()
-        if stopped is not exc:
-            paragraphs.append(str(stopped))
-        return paragraphs, 128 + stopped.signum
+        stopped = None
+        if self.stop.requested:
+            stopped = exc if isinstance(exc, StoppedError) else self.stop.error()
+        return errors.ending(self.name, exc, line, late, stopped)
 
     @override
     def process_endofpipe(self) -> None:
@@ -181,9 +224,9 @@ class TargetInfluxDB(TargetHooks):
             previous = self._sinks.get(alias)
             if not isinstance(sink, InfluxDBSink) or sink is previous:
                 continue
+            self._open_destination()
             sink.attach(self._stream_run(sink, bookmarks))
             self._sinks[alias] = sink
-            _ = self.pipeline.writer  # the destination, and its errors, at the first SCHEMA
             if previous is not None:
                 self.drain_one(previous)
         if len(maps) == 1 and type(maps[0]) is SameRecordTransform:
@@ -196,6 +239,12 @@ class TargetInfluxDB(TargetHooks):
                 and not sink.include_sdc_metadata_properties
             ):
                 self._direct[stream] = sink
+
+    def _open_destination(self) -> None:
+        """Choose the destination and open the writer (at the first SCHEMA: see
+        :meth:`_set_up`)."""
+        _ = self.pipeline.writer
+        _ = self.server
 
     def _stream_run(self, sink: InfluxDBSink, bookmarks: list[str]) -> StreamRun:
         """The plan of a new sink's stream, and what else it needs from the run."""
@@ -210,31 +259,69 @@ class TargetInfluxDB(TargetHooks):
             timestamp_key=settings.timestamp_key,
             write_metadata=settings.write_metadata,
         )
+        report = self._reports.setdefault(sink.stream_name, StreamReport())
+        # A stream's points keep their tags and time for the run
+        # (docs/design.md#target-influxdb-settings-and-mapping).
+        taken = report.taken_with
+        if taken is not None and (taken.tags, taken.time_property) != (
+            plan.tags,
+            plan.time_property,
+        ):
+            raise StreamError(
+                f"Stream '{plan.stream}': a new SCHEMA message changes its points after records "
+                f"were taken the old way (tags {list(taken.tags)} → {list(plan.tags)}, time "
+                f"from {taken.time_property!r} → {plan.time_property!r}; key properties "
+                f"{list(taken.key_properties)} → {list(plan.key_properties)}). InfluxDB would "
+                "keep one record in two series (a tag, then a field of the same name), doubling "
+                "every sum, so the run stops before the new schema's records and no STATE "
+                "covers them. Keep the stream's key properties unchanged in the tap, or fix its "
+                "tags with `tag_keys` (and its time with `timestamp_key`) for this stream, so "
+                "that key properties no longer decide them."
+            )
+        strings = [spec.prop for spec in plan.fields if spec.kind in TEXT_KINDS]
+        if strings and self.server.victoria_metrics and not report.victoria_metrics_warned:
+            report.victoria_metrics_warned = True
+            self.logger.warning(
+                "Stream '%s': the server is VictoriaMetrics, which stores numbers only: the "
+                "string fields %s are not stored as text (VictoriaMetrics 1.79 stores 0). Make "
+                "them tags (`tag_keys` for this stream; VictoriaMetrics keeps tags as labels), or "
+                'leave them out with a stream map (`stream_maps`: {"%s": {"%s": null}}).',
+                plan.stream,
+                strings,
+                plan.stream,
+                strings[0],
+            )
         return StreamRun(
             plan=plan,
             precision=settings.precision,
             batch_size=settings.batch_size_rows,
             pipeline=self.pipeline,
-            report=self._reports.setdefault(sink.stream_name, StreamReport()),
+            report=report,
             started_at=self.started_at,
+            deletes=not self.server.victoria_metrics,
         )
 
     @override
     def on_record(self, message: dict) -> None:
-        """Count the record, then hand it straight to its sink when the SDK's path would only
-        copy it (no stream map, flattening, validation or metadata), else to the SDK's path."""
-        self.pipeline.records_read += 1
-        stream: Any = message.get("stream")
-        sink = self._direct.get(stream)
+        """Number the record (its :class:`Arrival`, which its sinks read), then hand it
+        straight to its sink when the SDK's path would only copy it (no stream map, flattening,
+        validation or metadata), else to the SDK's path."""
         record = message.get("record")
-        if sink is None or type(record) is not dict:
-            for stream_map in self.mapper.stream_maps.get(stream) or ():
-                mapped = self._sinks.get(stream_map.stream_alias)
-                if mapped is not None:
-                    mapped.time_extracted = message.get("time_extracted")
-            super().on_record(message)
-            return
-        if sink.add(record, message.get("time_extracted")):
+        if type(record) is not dict:  # the SDK's path says what is wrong
+            record, sink = {}, None
+        else:
+            sink = self._direct.get(message.get("stream"))
+        self.arrivals.arrive(message.get("time_extracted"), record.get(DELETED_AT) is not None)
+        try:
+            if sink is None:
+                super().on_record(message)
+            else:
+                self._hand_straight(sink, record)
+        finally:
+            self.arrivals.leave()
+
+    def _hand_straight(self, sink: InfluxDBSink, record: dict) -> None:
+        if sink.add(record):
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%d'. Draining...",
                 sink.stream_name,
@@ -287,6 +374,14 @@ class TargetInfluxDB(TargetHooks):
 
     @classmethod
     @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """The SDK's reading of the --config files, then the warnings about them (settings.py)."""
+        config = super().cb_config(ctx, param, value)
+        warn_about_config(cls, config.config, value)
+        return config
+
+    @classmethod
+    @override
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, ending an expected failure as one paragraph and an exit code."""
         command = super().get_singer_command()
@@ -301,21 +396,38 @@ class TargetInfluxDB(TargetHooks):
 
 
 class _TargetCommand(SingerCommand):
-    """The SDK's command, ending an expected failure as the one-paragraph ERROR lines of
-    :meth:`TargetInfluxDB.end_failed_run` (no traceback) and its exit status. The target the
-    SDK's ``Target.invoke`` makes registers itself as the command's context object
-    (docs/library-notes.md#sdk-command)."""
+    """The SDK's command, ending an expected failure as one paragraph and an exit status
+    (:func:`errors.ending`; see "How a plugin ends a failed run" in the README). The target
+    the SDK's ``Target.invoke`` makes registers itself as the command's context object
+    (docs/library-notes.md#sdk-command), so that the paragraph can name the input line and
+    the run's stop."""
+
+    @override
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command (click's parsing and option callbacks included)."""
+        with self._reported(None):
+            return super().main(*args, **kwargs)
 
     @override
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        """Run the target; inside click's ``main``, which would end a closed output pipe
+        silently and Ctrl-C as "Aborted!"."""
+        with self._reported(ctx):
             return super().invoke(ctx)
-        except EXPECTED as exc:
-            target = ctx.obj
+
+    @contextlib.contextmanager
+    def _reported(self, ctx: click.Context | None) -> Generator[None]:
+        try:
+            yield
+        except (*EXPECTED, BrokenPipeError, KeyboardInterrupt) as exc:
+            if isinstance(exc, BrokenPipeError):
+                # Python would meet the closed pipe again when it flushes stdout at exit.
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            target = ctx.obj if ctx is not None else None
             if isinstance(target, TargetInfluxDB):
-                paragraphs, status = target.end_failed_run(exc)
+                paragraph, status = target.end_failed_run(exc)
             else:  # the target could not be made
-                paragraphs, status = [errors.paragraph(exc, None)], 1
-            for paragraph in paragraphs:
-                self.logger.error("%s", paragraph)
+                paragraph, status = errors.ending(TargetInfluxDB.name, exc, None, None, None)
+            self.logger.error("%s", paragraph)
             sys.exit(status)

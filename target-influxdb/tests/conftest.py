@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 from target_influxdb.target import TargetInfluxDB
+
+from tests.servers import LocalServer, reply
 
 DATA = Path(__file__).parent / "data"
 
@@ -112,7 +114,37 @@ def v2_config(empty_victoria_metrics: Any) -> dict[str, Any]:
     }
 
 
-class FaultProxy:
+@dataclass
+class WritePath:
+    """One of the two write paths, for tests that run on both: its settings, and what its
+    server stores of a measurement (InfluxDB 1.x: points; VictoriaMetrics: samples)."""
+
+    name: str
+    config: dict[str, Any]
+    stored: Callable[[str], Any]
+
+
+@pytest.fixture(params=["v1", "v2"])
+def write_path(
+    request: pytest.FixtureRequest,
+    v1_config: dict[str, Any],
+    v2_config: dict[str, Any],
+    influxdb1: Any,
+    empty_victoria_metrics: Any,
+) -> WritePath:
+    """InfluxDB 1.x through /write, then VictoriaMetrics through /api/v2/write."""
+    if request.param == "v1":
+        return WritePath(
+            "v1", v1_config, lambda name: influxdb1.points(v1_config["database"], name)
+        )
+    return WritePath(
+        "v2",
+        v2_config,
+        lambda name: empty_victoria_metrics.samples(f'{{__name__=~"{name}_.*"}}'),
+    )
+
+
+class FaultProxy(LocalServer):
     """An HTTP proxy in front of a real server that answers planned faults first.
 
     ``faults`` is a list of ``(status, headers, body)`` answered, in order, to the next write
@@ -179,23 +211,10 @@ class FaultProxy:
                 body: bytes,
                 content_type: str | None = None,
             ) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                kind = {"Content-Type": content_type} if content_type else {}
+                reply(self, status, body, {**headers, **kind})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

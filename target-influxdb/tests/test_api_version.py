@@ -91,3 +91,35 @@ def test_explicit_v2_ignores_v1_settings(load, v2_config, empty_victoria_metrics
     }
     load(config, INPUT)
     assert vm_points(empty_victoria_metrics) == 5
+
+
+@pytest.mark.parametrize("api_version", ["v1", "v2"])
+def test_victoria_metrics_gets_one_warning_naming_the_string_fields_it_cannot_store(
+    load, v2_config, empty_victoria_metrics, api_version
+):
+    """VictoriaMetrics (told by its /ping: X-Server-Hostname, no X-Influxdb-Version) keeps
+    numbers only: the string field `resolution` is stored as 0, which the warning says."""
+    config = {**v2_config, "database": "electricity", "api_version": api_version, **SEED}
+    loaded = load(config, INPUT)
+
+    [warning] = [w for w in loaded.warnings() if "VictoriaMetrics" in w]
+    assert warning.startswith(
+        "Stream 'consumption': the server is VictoriaMetrics, which stores numbers only: the "
+        "string fields ['resolution'] are not stored as text"
+    )
+    assert "`tag_keys` for this stream" in warning
+    assert '{"consumption": {"resolution": null}}' in warning
+    stored = [
+        values
+        for key, values in empty_victoria_metrics.samples().items()
+        if key[0] == "electricity_consumption_resolution"
+    ]
+    assert [set(values.values()) for values in stored] == [{0}] * len(stored) != []
+
+
+def test_influxdb_gets_no_victoria_metrics_warning(load, v1_config, influxdb1):
+    loaded = load({**v1_config, **SEED}, INPUT)
+    assert not [w for w in loaded.warnings() if "VictoriaMetrics" in w]
+    assert {
+        p["resolution"] for p in influxdb1.points(v1_config["database"], "electricity_consumption")
+    } == {"PT1H", "PT15MIN"}

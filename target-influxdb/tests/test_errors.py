@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from target_influxdb import errors
+from target_influxdb.durability import Stop
+from target_influxdb.errors import StoppedError, StreamError, WriteError, WriteInterruptedError
 from target_influxdb.settings import V1Destination
 from target_influxdb.target import TargetInfluxDB
 from target_influxdb.writers import V1Writer
@@ -24,20 +30,12 @@ SECRETS = (PASSWORD, TOKEN, URL_PASSWORD)
 @pytest.fixture(scope="module")
 def secured_influxdb1(tmp_path_factory):
     """An InfluxDB 1.x with authentication: admin `admin`, `writer` (WRITE), `reader` (READ)."""
-    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"))
-    conf = server.workdir / "influxdb.conf"
-    conf.write_text(
-        conf.read_text().replace(
-            "log-enabled = false", "log-enabled = false\n  auth-enabled = true"
-        )
-    )
+    server = InfluxDB1(influxdb1_binary(), tmp_path_factory.mktemp("secured"), auth=True)
     server.start()
-    server.query(f"CREATE USER admin WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES")
-    server.session.auth = ("admin", PASSWORD)
+    server.create_user("admin", PASSWORD, admin=True)
     server.create_database("secured")
-    for user, privilege in (("writer", "WRITE"), ("reader", "READ")):
-        server.query(f"CREATE USER {user} WITH PASSWORD '{PASSWORD}'")
-        server.query(f'GRANT {privilege} ON "secured" TO {user}')
+    server.create_user("writer", PASSWORD, grants={"secured": "WRITE"})
+    server.create_user("reader", PASSWORD, grants={"secured": "READ"})
     yield server
     server.stop()
 
@@ -284,3 +282,107 @@ def test_verify_ssl_null_keeps_certificate_checks_on(v1_config):
     writer = V1Writer(target.settings.connection, V1Destination("db"), "s")
     assert writer._session.verify is True
     writer.close()
+
+
+# How a failed run ends (README, "How a plugin ends a failed run"): one paragraph that names
+# the program, as the tap's does, and the exit status 1, or 128 + the signal of a stop.
+
+
+def test_settings_that_do_not_match_their_schema_are_one_paragraph_naming_the_program(run_cli):
+    result = run_cli({"url": "http://127.0.0.1:9", "api_version": "v3"}, "consumption.singer")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert "target-influxdb: error: The settings are not valid: 'v3' is not one of" in message
+    assert "in config['api_version']" in message
+    assert "`target-influxdb --about` lists every setting" in message
+
+
+def test_a_failure_paragraph_starts_with_the_program_name(run_cli, influxdb1):
+    result = run_cli({"url": influxdb1.url, "database": "nope"}, "consumption.singer")
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr).split(" | ", 2)[2]
+    assert message.startswith(
+        "target-influxdb: error: Stream 'consumption', a batch of 5 points: InfluxDB at"
+    )
+
+
+def test_an_output_closed_by_its_reader_is_one_paragraph_and_exit_1(v1_config, influxdb1, tmp_path):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(v1_config), encoding="utf-8")
+    read, write = os.pipe()
+    os.close(read)  # nobody reads the STATE messages
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "target_influxdb", "--config", str(config_file)],
+            input=(DATA / "consumption.singer").read_text(),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+    assert result.returncode == 1
+    message = one_paragraph(result.stderr)
+    assert "target-influxdb: error: The program reading the target's output" in message
+    assert "closed it" in message
+    # the points were written before the STATE could not be
+    assert len(influxdb1.points(v1_config["database"], "consumption")) == 5
+
+
+@pytest.mark.parametrize(
+    ("exc", "late", "signum", "expected", "status"),
+    [
+        (
+            WriteError("the server said no"),
+            None,
+            None,
+            "target-influxdb: error: the server said no",
+            1,
+        ),
+        (
+            StreamError("Stream 's': a bad value."),
+            WriteError("Cannot reach InfluxDB."),
+            None,
+            "target-influxdb: error: Stream 's': a bad value. The write in flight failed too: "
+            "Cannot reach InfluxDB.",
+            1,
+        ),
+        (
+            WriteInterruptedError(),
+            None,
+            signal.SIGTERM,
+            "target-influxdb: The write was stopped by a signal before InfluxDB acknowledged "
+            "it; it is not retried, and no STATE covers it. Stopped by SIGTERM before all "
+            "input was read and stored",
+            143,
+        ),
+        (
+            StoppedError(signal.SIGINT, "SIGINT"),
+            None,
+            signal.SIGINT,
+            "target-influxdb: Stopped by SIGINT before all input was read and stored",
+            130,
+        ),
+        (KeyboardInterrupt(), None, None, "target-influxdb: Interrupted before the run", 130),
+    ],
+    ids=["error", "error-and-failed-write", "stopped-write", "stopped", "ctrl-c-at-start"],
+)
+def test_a_failed_run_ends_with_one_paragraph_and_its_exit_status(
+    exc, late, signum, expected, status
+):
+    stopped = None
+    if signum is not None:
+        stopped = exc if isinstance(exc, StoppedError) else Stop()
+        if isinstance(stopped, Stop):
+            stopped.request(signum)
+            stopped = stopped.error()
+    paragraph, code = errors.ending("target-influxdb", exc, None, late, stopped)
+
+    assert paragraph.startswith(expected)
+    assert "\n" not in paragraph
+    assert code == status

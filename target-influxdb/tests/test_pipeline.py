@@ -1,6 +1,6 @@
 """The pipeline's STATE rule, unit by unit: a fake writer whose writes the test acknowledges.
 
-Records are numbered as the target numbers them (``records_read``); a batch opens at its first
+Records are numbered as the target numbers them (``Arrivals``); a batch opens at its first
 record. A STATE may be emitted only when every record read before it is acknowledged.
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from target_influxdb.durability import Pipeline, Stop
 from target_influxdb.errors import StoppedError, WriteError
+from target_influxdb.sinks import InfluxDBSink
+from target_influxdb.target import TargetInfluxDB
 
 
 class HeldWriter:
@@ -29,6 +31,9 @@ class HeldWriter:
             raise WriteError("the server said no")
         self.written.append(body)
 
+    def delete(self, points: Any) -> None:
+        raise AssertionError("these tests delete nothing")
+
     def close(self) -> None:
         pass
 
@@ -44,13 +49,14 @@ class Run:
         self.open: dict[str, object] = {}
 
     def record(self, stream: str) -> None:
-        self.pipeline.records_read += 1
+        self.pipeline.arrivals.arrive(None)
         if stream not in self.open:
             self.open[stream] = object()
             self.pipeline.open_batch(self.open[stream])
+        self.pipeline.arrivals.leave()
 
     def state(self) -> None:
-        self.pipeline.state(f"S{self.pipeline.records_read}")
+        self.pipeline.state(f"S{self.pipeline.arrivals.count}")
 
     def submit(self, stream: str) -> None:
         batch = self.open.pop(stream)
@@ -174,3 +180,31 @@ def test_states_waiting_behind_an_open_batch_are_not_kept_one_by_one():
     run.submit("b")
     run.acknowledge()
     assert [value["bookmark"] for value in run.emitted] == [1999]
+
+
+def test_a_record_handed_to_a_sink_without_arriving_fails_instead_of_escaping_the_state_rule():
+    """Records reach sinks only between ``Arrivals.arrive`` and ``leave`` (``on_record`` does
+    it for RECORD messages and BATCH files' records, on both routes to the sink): a new source
+    that skipped it would open a batch the STATE rule does not know, so the sink refuses."""
+    target = TargetInfluxDB(config={"url": "http://127.0.0.1:9", "database": "d"})
+    target.on_schema(
+        {
+            "type": "SCHEMA",
+            "stream": "s",
+            "schema": {"properties": {"v": {"type": "integer"}}},
+            "key_properties": [],
+        }
+    )
+    sink = target.get_sink("s")
+    assert isinstance(sink, InfluxDBSink)
+
+    with pytest.raises(RuntimeError, match=r"without Arrivals\.arrive"):
+        sink.process_record({"v": 1}, {})
+    with pytest.raises(RuntimeError, match=r"without Arrivals\.arrive"):
+        sink.add({"v": 1})
+    assert sink.current_size == 0
+
+    message = {"type": "RECORD", "stream": "s", "record": {"v": 1}, "time_extracted": None}
+    target.on_record(message)
+    target.on_record(message)
+    assert (target.arrivals.count, sink.current_size) == (2, 2)
