@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: real InfluxDB 1.x and VictoriaMetrics servers, and the simulator.
+"""Shared pytest fixtures: real InfluxDB 1.x, VictoriaMetrics and PostgreSQL servers, and the
+simulator.
 
 Loaded for every test folder by the root ``conftest.py``. A server that cannot be started makes
 the tests that need it FAIL with a message saying how to provide it; nothing is skipped.
@@ -10,6 +11,7 @@ import itertools
 import shutil
 import stat
 import tempfile
+import typing as t
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,11 @@ from tests.meltano_project import MeltanoRunner, install, make_project
 from tests.price_simulators import EleringSimulator, EntsoeSimulator
 from tests.servers import (
     InfluxDB1,
+    PostgreSQL,
     ServerUnavailableError,
     VictoriaMetrics,
     influxdb1_binary,
+    postgresql_binary,
     victoria_metrics_binary,
 )
 from tests.simulator import SEED_METERING_POINT, Simulator
@@ -43,42 +47,47 @@ def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
 
 
 _database_numbers = itertools.count(1)
+Server = t.TypeVar("Server", InfluxDB1, VictoriaMetrics, PostgreSQL)
 
 
-def _start(server_class: type[InfluxDB1] | type[VictoriaMetrics], binary_factory, workdir: Path):
+def _serve(server_class: type[Server], binary_factory, workdir: Path) -> Iterator[Server]:
+    """A started server of ``server_class`` (a test FAILS when it cannot start), removed
+    afterwards."""
     try:
         server = server_class(binary_factory(), workdir)
         server.start()
     except ServerUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
     _started[server.name] = f"{server.version} at {server.url} ({server.binary.source})"
-    return server
+    yield server
+    server.remove()
 
 
 @pytest.fixture(scope="session")
 def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
     """A real InfluxDB 1.x server for the whole session."""
-    server = _start(InfluxDB1, influxdb1_binary, tmp_path_factory.mktemp("influxdb1"))
-    yield server
-    server.stop()
+    yield from _serve(InfluxDB1, influxdb1_binary, tmp_path_factory.mktemp("influxdb1"))
+
+
+def _fresh_database(server: InfluxDB1 | PostgreSQL) -> Iterator[str]:
+    """A new, empty database on ``server``, dropped afterwards (if the server still runs)."""
+    name = f"test_{next(_database_numbers)}"
+    server.create_database(name)
+    yield name
+    if server.process is not None:
+        server.drop_database(name)
 
 
 @pytest.fixture
 def influx_database(influxdb1: InfluxDB1) -> Iterator[str]:
     """A new, empty database on the session's InfluxDB 1.x server, dropped afterwards."""
-    name = f"test_{next(_database_numbers)}"
-    influxdb1.create_database(name)
-    yield name
-    if influxdb1.process is not None:
-        influxdb1.drop_database(name)
+    yield from _fresh_database(influxdb1)
 
 
 @pytest.fixture(scope="session")
 def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
     """A real VictoriaMetrics server for the whole session."""
-    server = _start(VictoriaMetrics, victoria_metrics_binary, tmp_path_factory.mktemp("vm"))
-    yield server
-    server.stop()
+    yield from _serve(VictoriaMetrics, victoria_metrics_binary, tmp_path_factory.mktemp("vm"))
 
 
 @pytest.fixture
@@ -86,6 +95,18 @@ def empty_victoria_metrics(victoria_metrics: VictoriaMetrics) -> VictoriaMetrics
     """The session's VictoriaMetrics with every series deleted first."""
     victoria_metrics.delete_all()
     return victoria_metrics
+
+
+@pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """A real PostgreSQL server for the whole session."""
+    yield from _serve(PostgreSQL, postgresql_binary, tmp_path_factory.mktemp("postgresql"))
+
+
+@pytest.fixture
+def postgres_database(postgresql: PostgreSQL) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
+    yield from _fresh_database(postgresql)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ HUB_FACTS: dict[str, dict[str, Any]] = {
         "description": "Electricity consumption and production from the Finnish WattiVahti portal",
         "domain_url": "https://www.wattivahti.fi/",
         "keywords": ["meltano_sdk", "electricity", "energy", "smart meter", "finland"],
-        "settings_group_validation": [["metering_points"]],
+        "settings_group_validation": [["metering_points"], ["accounts"], ["accounts_file"]],
     },
     "target-influxdb": {
         "label": "InfluxDB",

@@ -1,9 +1,11 @@
-"""Real InfluxDB 1.x and VictoriaMetrics servers for tests and the demo.
+"""Real InfluxDB 1.x, VictoriaMetrics and PostgreSQL servers for tests and the demo.
 
 Each server runs as a child process on a free loopback port with its data in a temporary folder.
-The binaries come from PATH when present (Debian's ``influxdb`` and ``victoria-metrics``
-packages); otherwise the Debian packages are fetched without root (``apt-get download`` and
-``dpkg -x``) into ``.cache/servers`` at the repository root, which git ignores. Run
+The InfluxDB and VictoriaMetrics binaries come from PATH when present (Debian's ``influxdb`` and
+``victoria-metrics`` packages); otherwise the Debian packages are fetched without root
+(``apt-get download`` and ``dpkg -x``) into ``.cache/servers`` at the repository root, which git
+ignores. PostgreSQL comes from Debian's ``postgresql`` package, which ``scripts/test`` installs
+(its binaries live in ``/usr/lib/postgresql/<major>/bin``, off PATH). Run
 ``python -m tests.servers`` to fetch them ahead of time and print the versions.
 """
 
@@ -13,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -24,7 +27,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -228,6 +231,10 @@ class _ServerProcess:
             self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
         )
         log.close()
+        self._wait_until_ready(timeout)
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -255,6 +262,10 @@ class _ServerProcess:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def remove(self) -> None:
+        """Stop the server for good (its data folder is the caller's)."""
+        self.stop()
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.workdir / "server.log"
@@ -397,6 +408,161 @@ class VictoriaMetrics(_ServerProcess):
         ).raise_for_status()
 
 
+class PostgreSQL(_ServerProcess):
+    """PostgreSQL on a free loopback port (TCP only), its cluster made by ``initdb`` in a
+    temporary folder; user ``postgres`` with password ``postgres``, database ``postgres``.
+
+    PostgreSQL refuses to run as root: then ``initdb`` and the server run as an unprivileged
+    user (Debian's ``postgres`` user, else ``nobody``), with the cluster in a folder of its own
+    under the system's temporary folder (a pytest folder is private to root).
+    """
+
+    name = "PostgreSQL"
+    password = "postgres"
+
+    def __init__(self, binary: Binary, workdir: Path) -> None:
+        super().__init__(binary, workdir)
+        self.user = _unprivileged_user() if os.geteuid() == 0 else None
+        self.cluster = Path(tempfile.mkdtemp(prefix="wattivahti-postgres-"))
+        if self.user is not None:
+            os.chown(self.cluster, self.user.pw_uid, self.user.pw_gid)
+        self._initdb()
+
+    def _run(self, command: list[str], output: IO[bytes] | int) -> subprocess.Popen[bytes]:
+        """Start ``command`` in the cluster's folder, as :attr:`user` when set; its output
+        (and errors) go to ``output``."""
+        user = self.user
+        return subprocess.Popen(
+            command,
+            cwd=self.cluster,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _initdb(self) -> None:
+        password_file = self.cluster / "password"
+        password_file.write_text(self.password + "\n", encoding="utf-8")
+        if self.user is not None:
+            os.chown(password_file, self.user.pw_uid, self.user.pw_gid)
+        initdb = self._run(
+            [
+                str(self.binary.path.with_name("initdb")),
+                "--pgdata",
+                str(self.cluster / "data"),
+                "--username",
+                "postgres",
+                "--pwfile",
+                str(password_file),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+                "--no-sync",
+            ],
+            subprocess.PIPE,
+        )
+        output, _ = initdb.communicate(timeout=120)
+        password_file.unlink()
+        if initdb.returncode != 0:
+            raise ServerUnavailableError(f"initdb failed: {output.decode(errors='replace')}")
+
+    @property
+    def url(self) -> str:
+        """A ``postgresql://`` URI of the server's ``postgres`` database."""
+        return self.uri("postgres")
+
+    def uri(self, database: str, scheme: str = "postgresql") -> str:
+        """A URI of ``database`` on this server as user ``postgres`` (``scheme`` for SQLAlchemy:
+        ``postgresql+psycopg``)."""
+        return f"{scheme}://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def command(self) -> list[str]:
+        return [
+            str(self.binary.path),
+            "-D",
+            str(self.cluster / "data"),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=300",
+        ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = (self.workdir / "server.log").open("ab")
+        self.process = self._run(self.command(), log)
+        log.close()
+        self._wait_until_ready(timeout)
+
+    def ready(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=1):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def remove(self) -> None:
+        """Stop the server and delete its cluster."""
+        self.stop()
+        shutil.rmtree(self.cluster, ignore_errors=True)
+
+    def create_database(self, name: str) -> None:
+        self.execute(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def execute(self, sql: str, database: str = "postgres") -> list[tuple[Any, ...]]:
+        """Run one statement in autocommit; its rows (none for a command)."""
+        import psycopg
+
+        with psycopg.connect(self.uri(database), autocommit=True) as connection:
+            cursor = connection.execute(sql)  # ty: ignore[no-matching-overload]
+            return cursor.fetchall() if cursor.description else []
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise ServerUnavailableError("no unprivileged user (postgres, nobody) to run PostgreSQL as")
+
+
+def postgresql_binary() -> Binary:
+    """The ``postgres`` server of Debian's ``postgresql`` package (newest major version)."""
+    on_path = shutil.which("postgres")
+    candidates = [Path(on_path)] if on_path else []
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for binary in candidates:
+        real = Path(os.path.realpath(binary))
+        if real.with_name("initdb").exists():
+            version = subprocess.run(
+                [str(real), "--version"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            return Binary(real, version.removeprefix("postgres (PostgreSQL) "), str(real.parent))
+    raise ServerUnavailableError(
+        "Cannot provide the PostgreSQL server for the tests: no `postgres` and `initdb` on PATH "
+        "or in /usr/lib/postgresql/*/bin. Install Debian's `postgresql` package (`sudo apt-get "
+        "install postgresql`; ./scripts/test does it when run as root or with sudo)."
+    )
+
+
 class LocalServer:
     """``handler`` served from a thread on a free loopback port: the tests' small stand-ins
     (a fault proxy in front of a real server, a web server that is not InfluxDB)."""
@@ -436,7 +602,7 @@ def victoria_metrics_binary() -> Binary:
 
 def main() -> None:
     """Fetch both servers if needed and print where they come from."""
-    for binary in (influxdb1_binary(), victoria_metrics_binary()):
+    for binary in (influxdb1_binary(), victoria_metrics_binary(), postgresql_binary()):
         print(f"{binary.path}  version {binary.version}  ({binary.source})")
 
 

@@ -8,9 +8,12 @@ It serves, on one loopback port:
 * ``meterdata2`` for consumption (measurementType 1) and production (6).
 
 Values are deterministic integers of watt-hours per quarter hour, so every total is exact; an
-hourly value is the sum of its four quarter hours. Tests steer it (fault injection, data
-availability, token expiry) through the :class:`Simulator` object and read back its request log
-and its ground truth. Run it standalone with ``python -m tests.simulator --port 8765``.
+hourly value is the sum of its four quarter hours. Each metering point belongs to one account
+(a WattiVahti login, ``default`` unless told otherwise) with its own chain of rotating refresh
+tokens; an access token reads only its own account's metering points. Tests steer it (fault
+injection, data availability, token expiry) through the :class:`Simulator` object and read back
+its request log and its ground truth. Run it standalone with
+``python -m tests.simulator --port 8765``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import html
 import json
 import secrets
+import select
 import socket
 import threading
 import time
@@ -72,7 +76,8 @@ class MeteringPoint:
 
     ``switch_date`` is the local date from which 15-minute values exist (hourly only before it);
     ``history_start`` is the local date of the first value at all; ``spot`` adds a ``spotdata``
-    block to the answers; ``switch_at`` (a UTC instant) moves the switch off local midnight.
+    block to the answers; ``switch_at`` (a UTC instant) moves the switch off local midnight;
+    ``account`` is the login whose tokens may read it.
     """
 
     code: str
@@ -81,6 +86,7 @@ class MeteringPoint:
     production: bool = False
     spot: bool = False
     switch_at: datetime | None = None
+    account: str = "default"
 
     def history_start_utc(self) -> datetime:
         return local_midnight_utc(self.history_start)
@@ -97,10 +103,13 @@ class Fault:
 
     ``kind`` is one of ``429`` (with ``retry_after`` seconds when set), ``500``, ``502``, ``503``,
     ``drop`` (close the connection without an answer), ``malformed`` (a 200 with broken JSON),
-    ``delay`` (sleep ``seconds`` before answering normally), ``trickle`` (answer normally, but
+    ``delay`` (sleep ``seconds`` before answering normally), ``stall`` (hold the request
+    ``seconds`` before handling it, and drop it unhandled if the client has gone meanwhile, as a
+    front end does that had not passed it on yet), ``trickle`` (answer normally, but
     send the body one byte every ``seconds``), or any other HTTP status as a string
     (answered with ``body`` when set, e.g. ``Fault("200", body='{"unexpected": {}}')``).
-    ``target`` is ``meterdata``, ``token`` or ``any``.
+    ``target`` is ``meterdata``, ``token`` or ``any``; ``metering_point`` limits a meterdata
+    fault to that metering point's requests.
     """
 
     kind: str
@@ -108,6 +117,7 @@ class Fault:
     retry_after: int | None = None
     seconds: float = 0.0
     body: str | None = None
+    metering_point: str | None = None
 
 
 @dataclass
@@ -117,7 +127,12 @@ class RequestLogEntry:
     kind: str
     params: dict[str, str]
     status: int
+    #: When the answer was sent.
     at: float = field(default_factory=time.time)
+    #: When the request arrived.
+    received: float = 0.0
+    #: The account whose token the request carried (refresh grants and meterdata).
+    account: str | None = None
 
 
 @dataclass
@@ -126,7 +141,8 @@ class _LoginTransaction:
     challenge: str
     redirect_uri: str
     state: str
-    authenticated: bool = False
+    #: The account of the user who signed in (None until then).
+    account: str | None = None
 
 
 def local_midnight_utc(day: date) -> datetime:
@@ -238,6 +254,10 @@ class Simulator(LoopbackService):
     (the wall clock: nothing at 03:00 to 03:59) or ``"shifted"`` (as a public client's fixture of a
     real 2023 answer does: the three hours after the jump labelled with the winter offset, so
     a value at the non-existent 03:00 and none at 06:00; docs/wattivahti-api.md).
+    ``reuse_revokes_family``: presenting a used refresh token revokes every token of its account
+    (as an authorization server may do against a replayed token). ``response_delay``: seconds
+    every answer waits (a slow service). ``users``: username → (password, account) of the
+    logins; the ``username``/``password`` arguments are the account ``default``'s.
 
     Values change after the fact, as operators' data do: a test fills a hole by removing
     its instant from ``missing`` or ``absent``, and corrects a value through ``corrections``.
@@ -256,6 +276,8 @@ class Simulator(LoopbackService):
         available_until: datetime | None = None,
         access_tokens: str = "always",
         spring_labels: str = "clock",
+        reuse_revokes_family: bool = False,
+        response_delay: float = 0.0,
     ) -> None:
         points = metering_points or [MeteringPoint(SEED_METERING_POINT, spot=True)]
         self.metering_points: dict[str, MeteringPoint] = {mp.code: mp for mp in points}
@@ -265,9 +287,12 @@ class Simulator(LoopbackService):
         self.strict_rotation = strict_rotation
         self.username = username
         self.password = password
+        self.users: dict[str, tuple[str, str]] = {username: (password, "default")}
         self.available_until = available_until
         self.access_tokens = access_tokens
         self.spring_labels = spring_labels
+        self.reuse_revokes_family = reuse_revokes_family
+        self.response_delay = response_delay
         self.missing: set[datetime] = set()
         self.absent: set[datetime] = set()
         self.corrections: dict[datetime, int] = {}
@@ -275,8 +300,11 @@ class Simulator(LoopbackService):
         self.request_log: list[RequestLogEntry] = []
         self._lock = threading.RLock()
         self._faults: deque[Fault] = deque()
-        self._refresh_tokens: dict[str, str] = {}  # token -> "valid" | "used" | "expired"
-        self._access_tokens: dict[str, tuple[float, str]] = {}  # token -> (expiry, scope)
+        # token -> "valid" | "used" | "expired" | "revoked"
+        self._refresh_tokens: dict[str, str] = {}
+        self._token_accounts: dict[str, str] = {}  # refresh token -> its account
+        # access token -> (expiry, scope, account)
+        self._access_tokens: dict[str, tuple[float, str, str]] = {}
         self._codes: dict[str, _LoginTransaction] = {}
         self._transactions: dict[str, _LoginTransaction] = {}
 
@@ -305,12 +333,38 @@ class Simulator(LoopbackService):
         return config
 
     # ----------------------------------------------------------------- tokens
-    def issue_refresh_token(self) -> str:
-        """A new valid refresh token, as a login would give."""
+    def issue_refresh_token(self, account: str = "default") -> str:
+        """A new valid refresh token of ``account``, as a login would give."""
         token = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
             self._refresh_tokens[token] = "valid"
+            self._token_accounts[token] = account
         return token
+
+    def add_account(self, name: str, *codes: str, username: str | None = None) -> str:
+        """A new account owning new metering points ``codes`` (and a login ``username`` with
+        the default password); returns a fresh refresh token of it."""
+        with self._lock:
+            for code in codes:
+                self.metering_points[code] = MeteringPoint(code, account=name)
+            if username is not None:
+                self.users[username] = (self.password, name)
+        return self.issue_refresh_token(name)
+
+    def account_of_token(self, token: str) -> str | None:
+        """The account a refresh token belongs to."""
+        with self._lock:
+            return self._token_accounts.get(token)
+
+    def refresh_grants(self, account: str | None = None, status: int = 200) -> list[str]:
+        """The refresh tokens of ``account`` (every account: None) that refresh grants
+        answered with ``status`` presented, in order."""
+        tokens = [
+            r.params.get("refresh_token", "")
+            for r in self.requests("token")
+            if r.params.get("grant_type") == "refresh_token" and r.status == status
+        ]
+        return [t for t in tokens if account is None or self.account_of_token(t) == account]
 
     def expire_refresh_token(self, token: str) -> None:
         with self._lock:
@@ -320,14 +374,21 @@ class Simulator(LoopbackService):
         with self._lock:
             return self._refresh_tokens.get(token)
 
-    def valid_refresh_tokens(self) -> list[str]:
+    def valid_refresh_tokens(self, account: str | None = None) -> list[str]:
+        """The valid refresh tokens of ``account`` (every account: None)."""
         with self._lock:
-            return [t for t, s in self._refresh_tokens.items() if s == "valid"]
+            return [
+                t
+                for t, s in self._refresh_tokens.items()
+                if s == "valid" and account in (None, self._token_accounts.get(t))
+            ]
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expire now (the next API call gets a 401)."""
         with self._lock:
-            self._access_tokens = {t: (0.0, s) for t, (_, s) in self._access_tokens.items()}
+            self._access_tokens = {
+                t: (0.0, scope, account) for t, (_, scope, account) in self._access_tokens.items()
+            }
 
     # ----------------------------------------------------------------- faults and log
     def inject(self, *faults: Fault | str, target: str = "meterdata") -> None:
@@ -340,9 +401,12 @@ class Simulator(LoopbackService):
         with self._lock:
             return len(self._faults)
 
-    def _take_fault(self, kind: str) -> Fault | None:
+    def _take_fault(self, kind: str, params: dict[str, str]) -> Fault | None:
         with self._lock:
             for fault in self._faults:
+                point = fault.metering_point
+                if point is not None and params.get("meteringPointCode") != point:
+                    continue
                 if fault.target in (kind, "any"):
                     self._faults.remove(fault)
                     return fault
@@ -352,6 +416,22 @@ class Simulator(LoopbackService):
         """The request log, optionally only one kind (meterdata, token, authorize, ...)."""
         with self._lock:
             return [r for r in self.request_log if kind is None or r.kind == kind]
+
+    def most_in_flight(self, account: str | None = None) -> int:
+        """The most requests (meterdata and token) that were in flight at once, of ``account``
+        (every account: None)."""
+        with self._lock:
+            spans = [
+                (r.received, r.at)
+                for r in self.request_log
+                if r.kind in ("meterdata", "token") and account in (None, r.account)
+            ]
+        edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+        most = current = 0
+        for _, step in edges:  # an answer and a new request at one instant: the answer first
+            current += step
+            most = max(most, current)
+        return most
 
     # ----------------------------------------------------------------- ground truth
     def effective_available_until(self) -> datetime:
@@ -599,6 +679,10 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "WattiVahtiSimulator/1.0"
+        # Headers and body go out in separate writes: with Nagle's algorithm a keep-alive client
+        # would wait for its own delayed ACK (about 40 ms) on every answer, which no real
+        # service adds.
+        disable_nagle_algorithm = True
         trickle_seconds = 0.0  # per byte of the body of the answer being sent; 0: all at once
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -610,7 +694,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._dispatch("POST")
 
+        def _account_of(self, kind: str, params: dict[str, str]) -> str | None:
+            if kind == "token":
+                return sim.account_of_token(params.get("refresh_token", ""))
+            if kind == "meterdata":
+                point = sim.metering_points.get(params.get("meteringPointCode", ""))
+                return point.account if point else None
+            return None
+
         def _dispatch(self, method: str) -> None:
+            received = time.time()
             url = urlsplit(self.path)
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if method == "POST":
@@ -621,20 +714,32 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 else:
                     params["_json"] = form
             kind, handler = self._route(method, url.path)
-            fault = sim._take_fault(kind) if kind != "control" else None
+            fault = sim._take_fault(kind, params) if kind != "control" else None
             self.trickle_seconds = fault.seconds if fault and fault.kind == "trickle" else 0.0
             logged = {k: v for k, v in params.items() if k != "_json"}
             try:
+                if sim.response_delay and kind != "control":
+                    time.sleep(sim.response_delay)
                 if fault is not None:
                     self._apply_fault(fault)
                 handler(params)
                 raise _Answer(404, "Not found")
             except _Answer as answer:
                 # Logged before answering, so a client that has its answer finds it in the log.
-                sim._log(RequestLogEntry(method, url.path, kind, logged, answer.status))
+                sim._log(
+                    RequestLogEntry(
+                        method, url.path, kind, logged, answer.status, received=received,
+                        account=self._account_of(kind, params),
+                    )
+                )  # fmt: skip
                 self._send(answer)
             except _Dropped:
-                sim._log(RequestLogEntry(method, url.path, kind, logged, -1))
+                sim._log(
+                    RequestLogEntry(
+                        method, url.path, kind, logged, -1, received=received,
+                        account=self._account_of(kind, params),
+                    )
+                )  # fmt: skip
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
 
@@ -657,6 +762,11 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if fault.kind == "delay":
                 time.sleep(fault.seconds)
                 return
+            if fault.kind == "stall":
+                time.sleep(fault.seconds)
+                if self._client_gone():
+                    raise _Dropped
+                return
             if fault.kind == "trickle":
                 return  # _send trickles the body
             if fault.kind == "malformed":
@@ -665,6 +775,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
             raise _Answer(int(fault.kind), fault.body or f"Simulated fault {fault.kind}", headers)
+
+        def _client_gone(self) -> bool:
+            """True when the client closed its end of the connection (it sent nothing more)."""
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def _send(self, answer: _Answer) -> None:
             body = answer.body
@@ -723,6 +843,11 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             token = params.get("refresh_token", "")
             with sim._lock:
                 status = sim._refresh_tokens.get(token)
+                account = sim._token_accounts.get(token, "default")
+                if status == "used" and sim.reuse_revokes_family:
+                    for other, owner in sim._token_accounts.items():
+                        if owner == account:
+                            sim._refresh_tokens[other] = "revoked"
                 if status == "expired":
                     raise _b2c_error(
                         "invalid_grant",
@@ -735,7 +860,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                         "AADB2C90129",
                         "The provided grant has been revoked. Please reauthenticate and try again.",
                     )
-                answer = self._issue_tokens(params.get("scope", ""))
+                answer = self._issue_tokens(params.get("scope", ""), account)
                 if sim.strict_rotation:
                     sim._refresh_tokens[token] = "used"
                 else:
@@ -760,16 +885,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 raise _b2c_error(
                     "invalid_request", "AADB2C90006", "The redirect URI provided does not match."
                 )
-            raise _Answer(200, self._issue_tokens(params.get("scope", "")))
+            raise _Answer(200, self._issue_tokens(params.get("scope", ""), tx.account or "default"))
 
-        def _issue_tokens(self, scope: str) -> dict[str, Any]:
+        def _issue_tokens(self, scope: str, account: str) -> dict[str, Any]:
             answer: dict[str, Any] = {
                 "id_token": "id-" + secrets.token_urlsafe(12),
                 "token_type": "Bearer",
                 "not_before": int(time.time()),
                 "expires_in": sim.access_token_lifetime,
                 "expires_on": int(time.time()) + sim.access_token_lifetime,
-                "refresh_token": sim.issue_refresh_token(),
+                "refresh_token": sim.issue_refresh_token(account),
                 "refresh_token_expires_in": 86400 * 14,
                 "scope": scope,
             }
@@ -777,7 +902,8 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if sim.access_tokens == "always" or (sim.access_tokens == "resource" and names_an_api):
                 access = "at-" + secrets.token_urlsafe(24)
                 with sim._lock:
-                    sim._access_tokens[access] = (time.time() + sim.access_token_lifetime, scope)
+                    expiry = time.time() + sim.access_token_lifetime
+                    sim._access_tokens[access] = (expiry, scope, account)
                 answer |= {"access_token": access, "resource": "salpa"}
             return answer
 
@@ -851,11 +977,9 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             tx = self._transaction(params, self.headers.get("X-CSRF-TOKEN"))
             if params.get("request_type") != "RESPONSE":
                 raise _Answer(400, {"status": "400", "message": "Bad request type"})
-            if (
-                params.get("logonIdentifier") == sim.username
-                and params.get("password") == sim.password
-            ):
-                tx.authenticated = True
+            password, account = sim.users.get(params.get("logonIdentifier", ""), (None, None))
+            if password is not None and params.get("password") == password:
+                tx.account = account
                 raise _Answer(200, {"status": "200"})
             # B2C answers a wrong password with HTTP 200 and a non-200 status in the body.
             raise _Answer(
@@ -869,7 +993,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
 
         def _confirmed(self, params: dict[str, str]) -> None:
             tx = self._transaction(params, params.get("csrf_token"))
-            if not tx.authenticated:
+            if tx.account is None:
                 raise _Answer(400, "AADB2C: the user has not signed in")
             code = "code-" + secrets.token_urlsafe(24)
             with sim._lock:
@@ -882,7 +1006,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization") or ""
             token = auth.removeprefix("Bearer ").strip()
             with sim._lock:
-                expiry, scope = sim._access_tokens.get(token, (0.0, ""))
+                expiry, scope, account = sim._access_tokens.get(token, (0.0, "", ""))
             if not token or expiry < time.time():
                 raise _Answer(401, "Unauthorized: access token is missing or expired")
             if "salpa/customer.read" not in scope:
@@ -902,7 +1026,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if stop <= start:
                 raise _Answer(400, "Bad request: stop must be after start")
             mp = sim.metering_points.get(code)
-            if mp is None:
+            if mp is None or mp.account != account:
                 raise _Answer(404, f"Metering point {code} was not found for this customer")
             if measurement_type == PRODUCTION and not mp.production:
                 raise _Answer(200, _empty_answer(code, start, stop, step))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tap_wattivahti.auth import TokenStore
+from tap_wattivahti.auth import FileTokenStore
 
 from tests.hub import about
 from tests.readme import README
@@ -256,7 +256,7 @@ def test_gitignore_covers_the_token_files_and_the_writers_temporary_files(tmp_pa
     tokens = ["refresh_token.txt", "token.txt", "wattivahti.token"]
     temporaries = []
     for name in tokens:
-        handle, temporary = TokenStore(tmp_path / name)._temporary_file()  # the writer's naming
+        handle, temporary = FileTokenStore(tmp_path / name)._temporary_file()  # the writer's naming
         os.close(handle)
         temporaries.append(Path(temporary).name)
     names = tokens + temporaries

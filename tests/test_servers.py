@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import psutil
+import pytest
 import requests
 
-from tests.servers import InfluxDB1, VictoriaMetrics
+from tests.servers import InfluxDB1, PostgreSQL, VictoriaMetrics
 
 
 def test_influxdb1_fixture_is_a_real_1x_server_that_reads_back_points(influxdb1, influx_database):
@@ -93,3 +97,29 @@ def test_missing_binaries_fail_with_instructions(monkeypatch, tmp_path):
     assert "apt-get and dpkg are not available" in message
     assert "sudo apt-get install influxdb" in message
     assert str(tmp_path / "influxdb") in message
+
+
+def test_postgresql_fixture_is_a_real_server_on_loopback_that_keeps_data(
+    postgresql: PostgreSQL, postgres_database: str
+):
+    assert postgresql.version.split(".")[0].isdigit()
+    assert int(postgresql.version.split(".")[0]) >= 13  # what Meltano's system database needs
+    postgresql.execute("CREATE TABLE t (x int)", postgres_database)
+    postgresql.execute("INSERT INTO t VALUES (1), (2)", postgres_database)
+    assert postgresql.execute("SELECT sum(x) FROM t", postgres_database) == [(3,)]
+    [(address,)] = postgresql.execute("SELECT inet_server_addr()::text", postgres_database)
+    assert address == "127.0.0.1/32"
+    [(folder,)] = postgresql.execute("SELECT current_setting('data_directory')", postgres_database)
+    assert folder == str(postgresql.cluster / "data")
+    assert postgresql.process is not None
+    if os.geteuid() == 0:  # PostgreSQL refuses root: it runs as an unprivileged user
+        assert psutil.Process(postgresql.process.pid).uids().real != 0
+
+
+def test_a_missing_postgresql_fails_with_instructions(monkeypatch):
+    import tests.servers as servers
+
+    monkeypatch.setattr(servers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(servers.Path, "glob", lambda self, pattern: iter(()))
+    with pytest.raises(servers.ServerUnavailableError, match="sudo apt-get install postgresql"):
+        servers.postgresql_binary()

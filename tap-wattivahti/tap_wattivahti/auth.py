@@ -1,28 +1,34 @@
-"""The rotating refresh token: a file store that never loses it, and the access-token authenticator.
+"""The rotating refresh token: stores that never lose it, and the access-token authenticator.
 
 WattiVahti's B2C token endpoint answers every refresh grant with a NEW refresh token and retires
-the old one. So:
+the old one. Each account's token lives in a :class:`TokenStore`: a file
+(:class:`FileTokenStore`) or a row of the token database
+(:class:`tap_wattivahti.token_database.DatabaseTokenStore`). Every store keeps these rules, and
+:func:`rotate_refresh_token` and :func:`post_grant` are their one implementation over a store:
 
-* the token file wins over the ``refresh_token`` setting, which only seeds a missing or empty
-  file;
-* before a refresh grant, the folder is proven writable (a temporary file is created, written and
-  synced there): a token that could not be stored is never sent;
-* a rotated token is on disk (temporary file in the same folder, fsync, atomic replace, mode
-  0600, folder fsync) before the access token that came with it is used; a symlinked token file
-  is replaced at the link's target, so the link stays;
+* the store wins over the ``refresh_token`` setting, which only seeds a store that has none;
+* one refresh per account at a time, anywhere: a grant runs inside :meth:`TokenStore.locked`
+  (a lock file beside the token file; the account's row locked in the database), which is held
+  from before the grant until the new token is durable; a process that waited for it reads the
+  newest token and makes its own grant with that one. The wait lasts at most
+  ``token_lock_timeout_seconds``, with a message when it begins and a clear error at its end;
+* before a refresh grant, the store is proven writable: a token that could not be stored is
+  never sent;
+* a rotated token from any HTTP 200 answer is durable (file: temporary file in the same folder,
+  fsync, atomic replace, mode 0600, folder fsync; database: committed) before anything else of
+  the answer is judged and before the access token that came with it is used; a symlinked token
+  file is replaced at the link's target, so the link stays;
 * the grant and the write of its answer are one critical section: SIGTERM or SIGINT arriving
-  inside it take effect once the new token is on disk;
-* one refresh per run; another only when the access token expires or the API answers 401;
+  inside it take effect once the new token is stored;
+* one refresh per run and account; another only when the access token expires or the API
+  answers 401;
 * a refresh POST that the server may have consumed is never retried blindly: only failures that
   prove the server did not take it (no connection made, HTTP 429 or 503) are retried.
-
-Concurrent runs sharing one token file take an advisory lock (on its folder) around
-read-refresh-write, so an overlapping run reads the token the other one just stored instead of a
-retired one.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import os
@@ -34,7 +40,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
@@ -43,6 +49,9 @@ from typing_extensions import override
 
 from tap_wattivahti.errors import TokenError
 from tap_wattivahti.transport import deadline_session, excerpt, retry_after
+
+if TYPE_CHECKING:
+    from tap_wattivahti.settings import Account, TokenSettings
 
 if sys.platform != "win32":
     import fcntl
@@ -54,23 +63,104 @@ _GRANT_ATTEMPTS = 3
 _MAX_RETRY_AFTER_SECONDS = 60.0
 # Bytes the writability proof writes and syncs: more than any refresh token B2C issues.
 _PROOF_BYTES = 4096
+# Seconds between two tries of a busy lock file.
+_LOCK_POLL_SECONDS = 0.05
 _DEFERRED_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
 )
 
 
-class TokenStore:
-    """The file that holds the current refresh token.
+class TokenStore(abc.ABC):
+    """Where one account's rotating refresh token lives (the rules: the module docstring).
 
-    ``seed`` (the ``refresh_token`` setting) is written to the file only when the file is missing
-    or empty; once the file holds a token, the file wins. When the file is a symbolic link, the
-    token is written to the link's target (the link stays).
+    ``seed`` (the ``refresh_token`` setting) is stored only when the store holds no token; once
+    it does, the store wins. ``lock_timeout`` bounds the wait in :meth:`locked`; ``logger``
+    says when a wait begins.
     """
 
-    def __init__(self, path: str | os.PathLike[str], seed: str | None = None) -> None:
-        """Remember where the token lives (made absolute now, so messages name the real file)."""
-        self.path = Path(path).expanduser().absolute()
+    def __init__(
+        self,
+        account: str,
+        seed: str | None = None,
+        *,
+        lock_timeout: float = 120.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        """The store of ``account``'s token."""
+        self.account = account
         self._seed = (seed or "").strip() or None
+        self.lock_timeout = lock_timeout
+        self.logger = logger or logging.getLogger(LOGIN_COMMAND)
+
+    @property
+    @abc.abstractmethod
+    def where(self) -> str:
+        """Where the token lives, for messages (never a secret)."""
+
+    @abc.abstractmethod
+    def read(self) -> str:
+        """The current refresh token, seeding the store when it has none (else a TokenError
+        naming the login command)."""
+
+    @abc.abstractmethod
+    def check_writable(self) -> None:
+        """Prove that a new token can be stored (before a grant: nothing is sent otherwise)."""
+
+    @abc.abstractmethod
+    def write(self, token: str) -> None:
+        """Store ``token`` durably (it replaces the old one only once it is durable)."""
+
+    @abc.abstractmethod
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the account's refresh lock, shared by every process anywhere that uses this
+        store, waiting at most ``lock_timeout`` seconds for it."""
+
+    def _waiting(self, holder: str) -> None:
+        """Say that another process holds the lock and how long this one waits."""
+        self.logger.info(
+            "Waiting (at most %g s, token_lock_timeout_seconds) for another process to finish "
+            "refreshing the WattiVahti token of account %s: %s.",
+            self.lock_timeout,
+            self.account,
+            holder,
+        )
+
+    def _gave_up(self, holder: str, find: str) -> TokenError:
+        """The error after waiting ``lock_timeout`` seconds in vain."""
+        msg = (
+            f"Gave up after waiting {self.lock_timeout:g} s (token_lock_timeout_seconds) for "
+            f"another process to finish refreshing the WattiVahti token of account "
+            f"{self.account}: {holder}. Nothing was sent to WattiVahti, so the token in "
+            f"{self.where} is not used up. A refresh takes a few seconds; if no other run of "
+            f"the tap is busy with this account, something else holds the lock (a run stopped "
+            f"with Ctrl-Z, a backup tool): {find}, end it, and run again; or raise "
+            f"token_lock_timeout_seconds."
+        )
+        return TokenError(msg)
+
+
+class FileTokenStore(TokenStore):
+    """A token file. When it is a symbolic link, the token is written to the link's target (the
+    link stays); the lock file ``.NAME.lock`` lies beside the target."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        seed: str | None = None,
+        *,
+        account: str = "default",
+        lock_timeout: float = 120.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        """Remember where the token lives (made absolute now, so messages name the real file)."""
+        super().__init__(account, seed, lock_timeout=lock_timeout, logger=logger)
+        self.path = Path(path).expanduser().absolute()
+
+    @property
+    @override
+    def where(self) -> str:
+        """The token file."""
+        return str(self.path)
 
     @property
     def target(self) -> Path:
@@ -79,9 +169,16 @@ class TokenStore:
 
     @property
     def folder(self) -> Path:
-        """The folder of :attr:`target`, where temporary files are made and the lock is taken."""
+        """The folder of :attr:`target`, where temporary files are made and the lock file is."""
         return self.target.parent
 
+    @property
+    def lock_file(self) -> Path:
+        """The lock file beside :attr:`target` (left in place: removing it would let two
+        processes hold the lock on two files)."""
+        return self.folder / f".{self.target.name}.lock"
+
+    @override
     def read(self) -> str:
         """The current refresh token, seeding the file from the setting when it has none."""
         token = self._read_file()
@@ -92,10 +189,11 @@ class TokenStore:
             return self._seed
         state = "is empty" if self.path.exists() else "does not exist"
         msg = (
-            f"No WattiVahti refresh token: the token file {self.path} {state} and the "
-            f"refresh_token setting is not set. Run `{LOGIN_COMMAND}` to log in with your "
-            f"WattiVahti username and password; it writes a fresh token to that file (or set "
-            f"refresh_token_file to where your token is)."
+            f"No WattiVahti refresh token for account {self.account}: the token file "
+            f"{self.path} {state} and no refresh_token is set. Run "
+            f"`{login_command(self.account)}` to log in with your WattiVahti username and "
+            f"password; it writes a fresh token to that file (or set refresh_token_file to "
+            f"where your token is)."
         )
         raise TokenError(msg)
 
@@ -108,19 +206,17 @@ class TokenStore:
             msg = (
                 f"The refresh token file {self.path} does not hold a refresh token: it contains "
                 f"bytes that are not text (UTF-8), so it is probably another file or a damaged "
-                f"one. Run `{LOGIN_COMMAND}` to write a fresh token to it, or set "
-                f"refresh_token_file to the file that holds your token."
+                f"one. Run `{login_command(self.account)}` to write a fresh "
+                f"token to it, or set refresh_token_file to the file that holds your token."
             )
             raise TokenError(msg) from None
         except OSError as exc:
             msg = f"Cannot read the refresh token file {self.path}: {exc.strerror}."
             raise TokenError(msg) from exc
 
+    @override
     def check_writable(self) -> None:
-        """Prove that a new token can be stored: a temporary file is created, synced, removed.
-
-        Called before a grant, so that a token that could not be stored is never asked for.
-        """
+        """A temporary file is created, synced, removed in the token's folder."""
         folder = self.folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -133,17 +229,21 @@ class TokenStore:
                     os.close(handle)
             finally:
                 os.unlink(temporary)
-            _fsync_folder(folder)
         except OSError as exc:
-            msg = (
-                f"Cannot store a new refresh token in the folder {folder}: {exc.strerror}. "
-                f"Nothing was sent to WattiVahti: a token in {self.path} is not used up and "
-                f"still works. Make the folder writable for the user that runs this (e.g. "
-                f"`chmod u+w {folder}`, and check the disk has room), or set refresh_token_file "
-                f"to a file in a writable folder; then run again."
-            )
-            raise TokenError(msg) from exc
+            raise self._not_writable(exc) from exc
 
+    def _not_writable(self, exc: OSError) -> TokenError:
+        folder = self.folder
+        msg = (
+            f"Cannot store a new refresh token in the folder {folder}: {exc.strerror}. "
+            f"Nothing was sent to WattiVahti: a token in {self.path} is not used up and "
+            f"still works. Make the folder writable for the user that runs this (e.g. "
+            f"`chmod u+w {folder}`, and check the disk has room), or set refresh_token_file "
+            f"to a file in a writable folder; then run again."
+        )
+        return TokenError(msg)
+
+    @override
     def write(self, token: str) -> None:
         """Replace the stored token atomically; the file is private (mode 0600) and durable."""
         target, folder = self.target, self.folder
@@ -173,26 +273,70 @@ class TokenStore:
         """A new file ``.NAME.XXXXXXXX`` beside the target (the .gitignore knows the pattern)."""
         return tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.folder)
 
+    @override
     @contextlib.contextmanager
     def locked(self) -> Generator[None]:
-        """Hold an advisory lock shared by every process that uses this token file.
-
-        The lock is taken on the folder of the token file's target (which exists once there is
-        a token), so no lock file is left beside the token.
-        """
+        """An exclusive ``flock`` on :attr:`lock_file`, which the kernel releases when its
+        holder ends in any way (also ``kill -9``)."""
         if sys.platform == "win32":
             yield
             return
         try:
-            handle = os.open(self.folder, os.O_RDONLY)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            msg = f"Cannot open the folder {self.folder} to lock it: {exc.strerror}."
-            raise TokenError(msg) from exc
+            raise self._not_writable(exc) from exc
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._acquire(handle)
             yield
         finally:
             os.close(handle)
+
+    def _acquire(self, handle: int) -> None:
+        holder = f"it holds the lock file {self.lock_file}"
+        deadline = time.monotonic() + self.lock_timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                raise self._gave_up(holder, f"find it with `fuser -v {self.lock_file}`")
+            if not waiting:
+                self._waiting(holder)
+                waiting = True
+            time.sleep(_LOCK_POLL_SECONDS)
+
+
+def token_store(
+    tokens: TokenSettings, account: Account, logger: logging.Logger | None = None
+) -> TokenStore:
+    """The store of ``account``'s token: its row of the token database when
+    ``token_database_uri`` is set (the driver is imported only then), else its token file."""
+    if tokens.token_database_uri is not None:
+        from tap_wattivahti.token_database import DatabaseTokenStore
+
+        return DatabaseTokenStore(
+            tokens.token_database_uri,
+            account.name,
+            account.refresh_token,
+            lock_timeout=tokens.lock_timeout_seconds,
+            logger=logger,
+        )
+    return FileTokenStore(
+        account.refresh_token_file,
+        account.refresh_token,
+        account=account.name,
+        lock_timeout=tokens.lock_timeout_seconds,
+        logger=logger,
+    )
+
+
+def login_command(account: str) -> str:
+    """The command that logs ``account`` in (``--account NAME`` except for ``default``)."""
+    return LOGIN_COMMAND if account == "default" else f"{LOGIN_COMMAND} --account {account}"
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -247,6 +391,7 @@ def post_grant(
     session: requests.Session | None = None,
     logger: logging.Logger | None = None,
     store: TokenStore | None = None,
+    guard: GrantGuard | None = None,
 ) -> TokenAnswer:
     """POST a grant to the token endpoint, retrying only failures the server did not process.
 
@@ -254,17 +399,19 @@ def post_grant(
     single-use refresh token must never be sent twice by a transport layer. With ``store``, a new
     refresh token in any HTTP 200 answer is written there before anything else of the answer is
     judged (the one that was sent may be spent already); each POST and that write are one
-    critical section (:func:`signals_deferred`). Whether the answer must hold an access token is
-    the caller's to judge (:meth:`TokenAnswer.access_token`).
+    critical section (:func:`signals_deferred`, with ``guard`` in a fetching thread). Whether
+    the answer must hold an access token is the caller's to judge
+    (:meth:`TokenAnswer.access_token`).
     """
     owned = session is None
     session = session or deadline_session()
+    login = LOGIN_COMMAND if store is None else login_command(store.account)
     attempt = 1
     try:
         while True:
             try:
-                with signals_deferred():
-                    answer = _post_once(session, endpoint, form, what)
+                with signals_deferred(guard):
+                    answer = _post_once(session, endpoint, form, what, login)
                     if store is not None:
                         _keep_rotated(store, answer, form)
                     return answer
@@ -291,8 +438,8 @@ def _keep_rotated(store: TokenStore, answer: TokenAnswer, form: dict[str, str]) 
         store.write(answer.refresh_token)
     except TokenError as exc:
         spent = (
-            " The token that was sent is now used up: once the folder is writable, run "
-            f"`{LOGIN_COMMAND}` to log in again."
+            f" The token that was sent is now used up: once {store.where} can be written, "
+            f"run `{login_command(store.account)}` to log in again."
             if "refresh_token" in form
             else ""
         )
@@ -300,16 +447,52 @@ def _keep_rotated(store: TokenStore, answer: TokenAnswer, form: dict[str, str]) 
         raise TokenError(msg) from exc
 
 
+class GrantGuard:
+    """The grants in progress in threads other than the main one (the tap's fetching threads),
+    where signals cannot be held back: a stopping run closes the guard, which waits for them to
+    store their tokens and lets no new one begin."""
+
+    def __init__(self) -> None:
+        """An open guard with no grant in progress."""
+        self._condition = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def section(self) -> Generator[None]:
+        """One grant and the write of its answer (refused once the guard is closed: nothing is
+        sent then)."""
+        with self._condition:
+            if self._closed:
+                msg = "The run is stopping, so no refresh grant was sent: the token still works."
+                raise TokenError(msg)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._inside -= 1
+                self._condition.notify_all()
+
+    def close(self) -> None:
+        """Let no new grant begin, and wait until those in progress are done."""
+        with self._condition:
+            self._closed = True
+            self._condition.wait_for(lambda: self._inside == 0)
+
+
 @contextlib.contextmanager
-def signals_deferred() -> Generator[None]:
+def signals_deferred(guard: GrantGuard | None = None) -> Generator[None]:
     """Hold back SIGINT and SIGTERM until the block is done, then deliver them.
 
     A refresh grant retires the token that was sent; stopping between the answer and the write
     of the new token would lose both. Outside the main thread (where Python cannot set signal
-    handlers) the block runs unprotected.
+    handlers) the block is a section of ``guard``, which the stopping run waits for; without
+    one it runs unprotected.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with guard.section() if guard is not None else contextlib.nullcontext():
+            yield
         return
     arrived: list[int] = []
     # A handler not set from Python (getsignal gives None) cannot be put back: left alone.
@@ -326,7 +509,11 @@ def signals_deferred() -> Generator[None]:
 
 
 def _post_once(
-    session: requests.Session, endpoint: TokenEndpoint, form: dict[str, str], what: str
+    session: requests.Session,
+    endpoint: TokenEndpoint,
+    form: dict[str, str],
+    what: str,
+    login: str,
 ) -> TokenAnswer:
     try:
         response = session.post(
@@ -341,7 +528,7 @@ def _post_once(
             f"({type(exc).__name__}) after the request was sent. The server may have used up "
             f"the refresh token without the new one reaching this machine, so the request is "
             f"not repeated. Run the tap again: if it then reports an expired or already used "
-            f"token, run `{LOGIN_COMMAND}`."
+            f"token, run `{login}`."
         )
         raise TokenError(msg) from exc
     if response.status_code in _NOT_PROCESSED_STATUSES:
@@ -355,7 +542,7 @@ def _post_once(
         )
         raise TokenError(msg)
     if response.status_code != 200:
-        raise TokenError(_refusal_message(response, what))
+        raise TokenError(_refusal_message(response, what, login))
     try:
         body: Any = response.json()
     except ValueError:
@@ -364,7 +551,7 @@ def _post_once(
         msg = (
             f"The WattiVahti token endpoint answered the {what} with HTTP 200 but not with a "
             f"JSON object ({excerpt(response.text)!r}), so no token could be read from it. If "
-            f"the next run reports an expired or already used token, run `{LOGIN_COMMAND}`."
+            f"the next run reports an expired or already used token, run `{login}`."
         )
         raise TokenError(msg)
     return TokenAnswer(_text(body, "access_token"), _text(body, "refresh_token"), _seconds(body))
@@ -411,13 +598,13 @@ def _detail(response: requests.Response) -> str:
     return f"{error}: {description}" if error else description
 
 
-def _refusal_message(response: requests.Response, what: str) -> str:
+def _refusal_message(response: requests.Response, what: str, login: str) -> str:
     error, description = _b2c_error(response)
     if error == "invalid_grant":
         return (
             f"WattiVahti refused the refresh token: it has expired or was already used "
-            f"({description}). Run `{LOGIN_COMMAND}` to log in again; it writes a new token "
-            f"to the token file."
+            f"({description}). Run `{login}` to log in again; it stores a new token "
+            f"where the tap reads it."
         )
     return (
         f"The WattiVahti token endpoint refused the {what} with HTTP {response.status_code}"
@@ -450,9 +637,13 @@ def _never_reached_server(exc: BaseException) -> bool:
 
 
 def rotate_refresh_token(
-    store: TokenStore, endpoint: TokenEndpoint, logger: logging.Logger | None = None
+    store: TokenStore,
+    endpoint: TokenEndpoint,
+    logger: logging.Logger | None = None,
+    guard: GrantGuard | None = None,
 ) -> TokenAnswer:
-    """One refresh grant with the stored token; a rotated token is stored before returning."""
+    """One refresh grant with the newest stored token, inside the account's lock; a rotated
+    token is stored before returning (``guard``: see :func:`signals_deferred`)."""
     store.read()  # fails early (and creates nothing) when there is no token at all
     with store.locked():
         refresh_token = store.read()
@@ -469,21 +660,30 @@ def rotate_refresh_token(
             what="refresh of the access token",
             logger=logger,
             store=store,
+            guard=guard,
         )
 
 
 class WattiVahtiAuthenticator(AuthBase):
     """Adds ``Authorization: Bearer`` to API requests, refreshing the access token as needed.
 
-    One instance per tap run: it refreshes once, then only when the access token is about to
-    expire (``expires_in`` less a margin) or after :meth:`invalidate` (an API 401).
+    One instance per account and tap run: it refreshes once, then only when the access token is
+    about to expire (``expires_in`` less a margin) or after :meth:`invalidate` (an API 401).
     """
 
-    def __init__(self, store: TokenStore, endpoint: TokenEndpoint, logger: logging.Logger) -> None:
-        """Use ``store`` for the refresh token and ``endpoint`` for grants."""
+    def __init__(
+        self,
+        store: TokenStore,
+        endpoint: TokenEndpoint,
+        logger: logging.Logger,
+        guard: GrantGuard | None = None,
+    ) -> None:
+        """Use ``store`` for the refresh token and ``endpoint`` for grants (``guard``: the
+        run's grants in fetching threads)."""
         self.store = store
         self.endpoint = endpoint
         self.logger = logger
+        self.guard = guard
         self._access_token: str | None = None
         self._expires_at = 0.0
 
@@ -506,7 +706,7 @@ class WattiVahtiAuthenticator(AuthBase):
 
     def refresh(self) -> None:
         """Exchange the stored refresh token; the rotated one is on disk before we go on."""
-        answer = rotate_refresh_token(self.store, self.endpoint, self.logger)
+        answer = rotate_refresh_token(self.store, self.endpoint, self.logger, self.guard)
         if answer.access_token is None:
             stored = (
                 "The new refresh token in the answer was stored, so nothing is lost"
@@ -525,8 +725,9 @@ class WattiVahtiAuthenticator(AuthBase):
         self._access_token = answer.access_token
         rotated = "stored the rotated refresh token" if answer.refresh_token else "no rotation"
         self.logger.info(
-            "Refreshed the WattiVahti access token (valid %d s; %s in %s).",
+            "Refreshed the WattiVahti access token of account %s (valid %d s; %s in %s).",
+            self.store.account,
             answer.expires_in,
             rotated,
-            self.store.path,
+            self.store.where,
         )

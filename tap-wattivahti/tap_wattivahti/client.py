@@ -1,7 +1,7 @@
 """The base streams: what every stream of the tap shares, and one ``meterdata2`` request, its
 retries, and its answer parsed and placed.
 
-Requests are sequential and bounded: each one (API and token alike) has a total deadline of
+Requests are bounded: each one (API and token alike) has a total deadline of
 ``request_timeout_seconds`` for connecting and reading the whole answer
 (:class:`~tap_wattivahti.transport.DeadlineAdapter`); 429 (honouring ``Retry-After``), 5xx,
 dropped connections and timeouts are retried with exponential backoff (``max_retries``,
@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import sys
+import threading
 import typing as t
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -103,6 +104,14 @@ class WattiVahtiStream(TapStream, RESTStream):
     #: ``measurementType`` of the API: 1 consumption, 6 production.
     measurement_type: t.ClassVar[int]
 
+    def __init__(self, tap: TapWattiVahti) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        if not any(isinstance(f, _WithoutGiveUp) for f in self.logger.filters):
+            self.logger.addFilter(_WithoutGiveUp())
+        #: ``metering_point``: whose request this thread is sending (its account authenticates).
+        self._sending = threading.local()
+
     @property
     @override
     def url_base(self) -> str:
@@ -112,8 +121,9 @@ class WattiVahtiStream(TapStream, RESTStream):
     @property
     @override
     def authenticator(self) -> WattiVahtiAuthenticator:
-        """The tap's single authenticator (the SDK asks for it on every request)."""
-        return self.tap.authenticator
+        """The authenticator of the partition's account (the SDK asks for it on every
+        request)."""
+        return self.tap.authenticator(self._sending.metering_point)
 
     @property
     @override
@@ -189,8 +199,13 @@ class WattiVahtiStream(TapStream, RESTStream):
             f"metering point {metering_point} ({self.name}, {resolution}, "
             f"{params['start']} to {params['stop']})"
         )
-        request = self.build_prepared_request(
-            method="GET", url=self.get_url(context), params=params, headers=self.http_headers
+        self._sending.metering_point = metering_point
+        # Prepared without the session's auth (the SDK's build_prepared_request sets it on the
+        # session, which the fetching threads share): the SDK's send authenticates it with the
+        # authenticator of this thread's account.
+        headers = {"User-Agent": self.user_agent, **self.http_headers}
+        request = self.requests_session.prepare_request(
+            requests.Request("GET", self.get_url(context), params=params, headers=headers)
         )
         response = self._send(request, context, where)
         return self._parse(response, resolution, start, stop, where)
@@ -273,6 +288,16 @@ class WattiVahtiStream(TapStream, RESTStream):
             self.logger.warning("Asked for %s but the answer says %s: %s", resolution, sent, where)
         placement = place_values(values, self.settings.zone, start, stop, STEP[resolution])
         return Answer(resolution, start, stop, placement, api_sum)
+
+
+class _WithoutGiveUp(logging.Filter):
+    """Drops backoff's "Giving up …" ERROR line: a request that failed after its retries is
+    reported once, with its account (docs/library-notes.md#sdk-request)."""
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the give-up line."""
+        return not (record.levelno >= logging.ERROR and str(record.msg).startswith("Giving up"))
 
 
 class _NotANumber(ValueError):

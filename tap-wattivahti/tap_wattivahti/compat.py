@@ -6,7 +6,8 @@ each. Before raising a pin, check this file against the new version first.
 
 * singer-sdk 0.54.9: ``_ConfigInput.from_cli_args`` and ``parse_environment_config`` (how the
   tap reads config files and ``TAP_WATTIVAHTI_*`` variables, for ``wattivahti-login``),
-  ``PluginBase._handle_termination`` (the signal handler), ``RESTStream._request`` (one request);
+  ``PluginBase._handle_termination`` (the signal handler), ``RESTStream._request`` (one request),
+  ``Stream._write_starting_replication_value`` (a partition planned ahead);
 * requests 2.34.2: ``Response._content`` and ``_content_consumed`` (a body read under a deadline);
 * urllib3 2.8.0: no private name (``tap_wattivahti.transport`` uses public ones only).
 
@@ -32,7 +33,7 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     import requests
-    from singer_sdk import RESTStream
+    from singer_sdk import RESTStream, Stream
     from singer_sdk.helpers.types import Context
 
 
@@ -60,17 +61,35 @@ def environment_config(schema: dict[str, t.Any], prefix: str) -> dict[str, t.Any
     return parse_environment_config(schema, prefix, dotenv_path=os.devnull)
 
 
-class TapStopHook(Tap):
-    """A tap that decides how a signal ends it: :meth:`on_stop` runs after the SDK's handler.
+class TapHooks(Tap):
+    """A tap that decides how a signal ends it (:meth:`on_stop` runs after the SDK's handler)
+    and what happens once every stream is synced (:meth:`on_synced`).
 
     singer-sdk 0.54.9 installs ``PluginBase._handle_termination`` for SIGINT and SIGTERM when a
     tap is created; ``Tap``'s version writes a last STATE message, then ``PluginBase``'s exits
     with status 0. There is no public hook. See docs/library-notes.md#sdk-handle-termination.
+    ``Tap.sync_all`` is marked final (a hint to type checkers; Python does not enforce it) and
+    has no hook after its last stream. See docs/library-notes.md#sdk-sync-all.
     """
 
     @abc.abstractmethod
     def on_stop(self, signum: int) -> t.NoReturn:
         """End the run after signal ``signum`` (the last STATE is written)."""
+
+    @abc.abstractmethod
+    def on_synced(self, finished: bool) -> None:
+        """Every stream was synced (``finished``), or the sync ended with an exception (which
+        goes on after this)."""
+
+    @override
+    def sync_all(self) -> None:  # ty: ignore[override-of-final-method]
+        """The SDK's sync of every stream, then :meth:`on_synced`."""
+        try:
+            super().sync_all()
+        except BaseException:
+            self.on_synced(finished=False)
+            raise
+        self.on_synced(finished=True)
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
@@ -92,6 +111,18 @@ def send_request(
     (several resolutions per window). See docs/library-notes.md#sdk-request.
     """
     return stream._request
+
+
+# singer-sdk 0.54.9: the starting bookmark of a partition synced later.
+def write_starting_value(stream: Stream, context: Context) -> None:
+    """Write partition ``context``'s starting replication value into its state, as the SDK does
+    just before it syncs the partition, so ``get_starting_timestamp`` works for it now.
+
+    ``Stream._write_starting_replication_value`` is what ``Stream._sync_records`` calls per
+    partition; the tap plans partitions ahead of that (it fetches them early), and the value is
+    the same when the SDK writes it again. See docs/library-notes.md#sdk-starting-value.
+    """
+    stream._write_starting_replication_value(context)
 
 
 # requests 2.34.2: a response body read by the tap itself (the total deadline).

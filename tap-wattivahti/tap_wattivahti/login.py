@@ -1,13 +1,15 @@
 """``wattivahti-login``: log in with the WattiVahti username and password, store a refresh token.
 
 It runs the Azure AD B2C authorization-code flow with PKCE that the WattiVahti web page uses
-(docs/wattivahti-api.md, authentication), then writes the refresh token to the tap's token file
-with the same token store the tap uses (atomic, mode 0600), and says where.
+(docs/wattivahti-api.md, authentication), then stores the refresh token of one account
+(``--account NAME``; not needed with one account) with the same token store the tap uses (its
+token file, atomic, mode 0600; or its row of the token database), and says where.
 
-The token file, token URL, client id and scope come from
+The accounts, the token file or database, token URL, client id and scope come from
 :func:`tap_wattivahti.settings.login_settings`: the command line first, then the tap's own
 layering of ``--config`` files and ``TAP_WATTIVAHTI_<SETTING>`` environment variables, then
-``REFRESH_TOKEN_FILE``, then the defaults. The username comes from ``--username`` or
+``REFRESH_TOKEN_FILE``, then the defaults; ``--token-file`` replaces the account's token file.
+The username comes from ``--username`` or
 ``WATTIVAHTI_USERNAME``, the password from ``WATTIVAHTI_PASSWORD``; missing ones are prompted for
 (the password without echo). The password is never written anywhere.
 """
@@ -23,16 +25,29 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tap_wattivahti.auth import TokenEndpoint, TokenStore, post_grant, rotate_refresh_token
+from tap_wattivahti.auth import (
+    TokenEndpoint,
+    TokenStore,
+    post_grant,
+    rotate_refresh_token,
+    token_store,
+)
 from tap_wattivahti.errors import LoginError, reported
-from tap_wattivahti.settings import DEFAULTS, TOKEN_FILE_ALIAS, TokenSettings, login_settings
+from tap_wattivahti.settings import (
+    DEFAULT_ACCOUNT,
+    DEFAULTS,
+    TOKEN_FILE_ALIAS,
+    Account,
+    TokenSettings,
+    login_settings,
+)
 from tap_wattivahti.transport import deadline_session
 
 PROG = "wattivahti-login"
@@ -90,9 +105,10 @@ class _LoginPage:
     password_field: str
 
 
-def login(settings: TokenSettings, username: str, password: str) -> Path:
-    """Run the login flow; the refresh token is stored, and its file returned."""
-    store = TokenStore(settings.refresh_token_file)
+def login(settings: TokenSettings, account: Account, username: str, password: str) -> str:
+    """Run the login flow for ``account``; its refresh token is stored, and where returned."""
+    # A refresh_token the account was given is never sent: the login makes a new one.
+    store = token_store(settings, replace(account, refresh_token=None))
     store.check_writable()  # before the password is sent anywhere
     endpoint = TokenEndpoint(
         settings.token_url,
@@ -109,7 +125,7 @@ def login(settings: TokenSettings, username: str, password: str) -> Path:
         code = _authorization_code(session, page, state)
         _redeem(session, endpoint, store, code, verifier)
     rotate_refresh_token(store, endpoint)  # a token with the meter data API scope
-    return store.path
+    return store.where
 
 
 def _open_login_page(
@@ -276,10 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the tap's config JSON (repeatable; later files win)",
     )
     parser.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the account to log in (one of the accounts setting; not needed with one account)",
+    )
+    parser.add_argument(
         "--token-file",
         help=(
-            f"where to write the token (default: config, ${TOKEN_FILE_ALIAS}, "
-            f"{DEFAULTS['refresh_token_file']})"
+            f"where to write the token (default: the account's refresh_token_file: config, "
+            f"${TOKEN_FILE_ALIAS}, {DEFAULTS['refresh_token_file']})"
         ),
     )
     parser.add_argument("--token-url", help="B2C token endpoint (default: config or the real one)")
@@ -293,17 +314,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with reported(PROG, interrupted="interrupted before the login finished; run it again."):
         settings = login_settings(
-            args.config,
-            {
-                "refresh_token_file": args.token_file,
-                "token_url": args.token_url,
-                "client_id": args.client_id,
-            },
+            args.config, {"token_url": args.token_url, "client_id": args.client_id}
         )
+        account = settings.account(args.account)
+        if args.token_file:
+            account = replace(account, refresh_token_file=Path(args.token_file))
         username = args.username or os.environ.get(USERNAME_ENV) or _ask("Username: ", secret=False)
         password = os.environ.get(PASSWORD_ENV) or _ask("Password: ", secret=True)
-        path = login(settings, username.strip(), password)
-    print(f"Logged in. The refresh token is stored in {path}; tap-wattivahti reads it from there.")
+        where = login(settings, account, username.strip(), password)
+    named = "" if account.name == DEFAULT_ACCOUNT else f" (account {account.name})"
+    print(
+        f"Logged in{named}. The refresh token is stored in {where}; tap-wattivahti reads it "
+        f"from there."
+    )
     return 0
 
 

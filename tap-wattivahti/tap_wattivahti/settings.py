@@ -7,8 +7,10 @@ such as the one ``wattivahti-login`` assembles, so no default is written twice. 
 null or to an empty text (an empty environment variable) counts as unset: it gets the default.
 
 :class:`Settings` is the validated tap config; :class:`TokenSettings` is its part that
-``wattivahti-login`` needs too, read by :func:`login_settings` through the tap's own layering of
-config files and environment variables without loading the streams.
+``wattivahti-login`` needs too (the accounts, where their tokens live, the token endpoint), read
+by :func:`login_settings` through the tap's own layering of config files and environment
+variables without loading the streams. The accounts come from the one-account settings (the
+account ``default``) or from ``accounts`` / ``accounts_file``: :func:`parse_accounts`.
 
 :func:`config_warnings` says what in a config is likely a mistake the tap would otherwise pass
 over in silence: a setting name it does not know, a secret in a file others can read.
@@ -49,12 +51,41 @@ ENV_PREFIX = "TAP_WATTIVAHTI_"
 #: ``wattivahti-login`` reads too.
 TOKEN_FILE_ALIAS = "REFRESH_TOKEN_FILE"  # noqa: S105 - the name of a variable
 METERING_POINT_ENV = "WATTIVAHTI_METERING_POINT"
+#: The account of the one-account settings (``metering_points``, ``refresh_token_file``,
+#: ``refresh_token``).
+DEFAULT_ACCOUNT = "default"
 _CODE = re.compile(r"[A-Za-z0-9]+")
-#: The settings ``wattivahti-login`` reads (it never sends a refresh token it was given).
-_LOGIN_SETTINGS = ("refresh_token_file", "token_url", "client_id", "scope")
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_ACCOUNT_KEYS = ("name", "metering_points", "refresh_token_file", "refresh_token")
 #: Config keys singer-sdk reads from a tap's config without declaring them as settings
 #: (docs/library-notes.md#sdk-undeclared-settings).
 SDK_UNDECLARED_SETTINGS = frozenset({"user_agent", "emit_activate_version_messages"})
+#: The settings ``wattivahti-login`` reads.
+_LOGIN_SETTINGS = (
+    "metering_points",
+    "refresh_token",
+    "refresh_token_file",
+    "accounts",
+    "accounts_file",
+    "token_database_uri",
+    "token_lock_timeout_seconds",
+    "token_url",
+    "client_id",
+    "scope",
+)
+
+# The shape of an account, untyped here: parse_accounts checks it with messages that never
+# echo a value (the SDK's validation would print a misplaced token).
+_ACCOUNT = th.CustomType(
+    {
+        "properties": {
+            "name": {"description": "Letters, digits, _ . -; unique."},
+            "metering_points": {"description": "The account's metering point codes."},
+            "refresh_token_file": {"description": "Its token file."},
+            "refresh_token": {"description": "Seeds its token file.", "secret": True},
+        }
+    }
+)
 
 #: A c/kWh, EUR or percent amount of the terms: a JSON number, or text, kept exact (``terms``).
 _AMOUNT = th.CustomType({"type": ["number", "string"]})
@@ -79,11 +110,12 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "metering_points",
         th.ArrayType(th.StringType),
-        required=True,
         title="Metering points",
         description=(
             "Metering point codes to sync, one partition (and bookmark) each. An entry may "
-            'hold several codes separated by commas, e.g. ["1234567,7654321"].'
+            'hold several codes separated by commas, e.g. ["1234567,7654321"]. With '
+            "refresh_token_file and refresh_token: the one account, named default; for "
+            "several accounts use accounts or accounts_file instead."
         ),
     ),
     th.Property(
@@ -104,6 +136,57 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description=(
             "Where the current (rotated) refresh token lives; rewritten atomically with "
             "mode 0600 every time it rotates. wattivahti-login writes the first one."
+        ),
+    ),
+    th.Property(
+        "accounts",
+        th.ArrayType(_ACCOUNT),
+        secret=True,  # an account may carry its seed refresh_token
+        title="Accounts",
+        description=(
+            "Several WattiVahti accounts, each with its own rotating refresh token: a list of "
+            "{name, metering_points, refresh_token_file, refresh_token}; name unique (letters, "
+            "digits, _ . -); refresh_token_file defaults to refresh_tokens/NAME.txt, "
+            "refresh_token only seeds it. Replaces the one-account settings metering_points, "
+            "refresh_token_file and refresh_token."
+        ),
+    ),
+    th.Property(
+        "accounts_file",
+        th.StringType,
+        title="Accounts file",
+        description=(
+            "A JSON file holding the accounts list (for hundreds of accounts); instead of accounts."
+        ),
+    ),
+    th.Property(
+        "token_database_uri",
+        th.StringType,
+        secret=True,
+        title="Token database URI",
+        description=(
+            "A postgresql:// URI: the accounts' refresh tokens live in that database (table "
+            "wattivahti_refresh_tokens, created if missing) instead of files, so that runs on "
+            "several machines share them. Needs tap-wattivahti[postgres]."
+        ),
+    ),
+    th.Property(
+        "token_lock_timeout_seconds",
+        th.IntegerType(minimum=0),
+        default=120,
+        title="Token lock timeout",
+        description=(
+            "Seconds a run waits for another process's refresh of the same account's token "
+            "before it gives up (with an error saying what holds the lock)."
+        ),
+    ),
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1),
+        default=2,
+        title="Maximum parallel requests",
+        description=(
+            "API and token requests in flight at once, across accounts (never two for one account)."
         ),
     ),
     th.Property(
@@ -366,26 +449,59 @@ def given(*layers: Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 
 @dataclass(frozen=True)
-class TokenSettings:
-    """Where the rotating refresh token lives and where, and as whom, it is exchanged."""
+class Account:
+    """One WattiVahti login: its metering points and where its rotating refresh token lives."""
 
+    name: str
+    metering_points: tuple[str, ...]
+    #: The token file (unused when the tokens live in the token database).
     refresh_token_file: Path
+    #: Seeds the token file (or the account's row of the token database) when it has none.
     refresh_token: str | None
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """The accounts, where their rotating refresh tokens live, and where, and as whom, they are
+    exchanged."""
+
+    accounts: tuple[Account, ...]
+    token_database_uri: str | None
+    lock_timeout_seconds: float
     token_url: str
     client_id: str
     scope: str
 
     @classmethod
-    def from_config(cls, config: Mapping[str, t.Any]) -> TokenSettings:
-        """The token settings of ``config`` (the defaults where unset)."""
+    def from_config(
+        cls, config: Mapping[str, t.Any], *, require_metering_points: bool = True
+    ) -> TokenSettings:
+        """The token settings of ``config`` (the defaults where unset); without
+        ``require_metering_points`` (the login), the account ``default`` may have none."""
         values = given(config)
         return cls(
-            refresh_token_file=Path(values["refresh_token_file"]),
-            refresh_token=values.get("refresh_token"),
+            accounts=parse_accounts(values, require_metering_points=require_metering_points),
+            token_database_uri=_database_uri(values.get("token_database_uri")),
+            lock_timeout_seconds=float(values["token_lock_timeout_seconds"]),
             token_url=str(values["token_url"]),
             client_id=str(values["client_id"]),
             scope=str(values["scope"]),
         )
+
+    def account(self, name: str | None) -> Account:
+        """The account called ``name``; None: the only account (an error when there are more)."""
+        names = [account.name for account in self.accounts]
+        if name is None and len(self.accounts) == 1:
+            return self.accounts[0]
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(capped(names))
+        if name is None:
+            msg = f"Name the account with --account NAME: there are several ({known})."
+        else:
+            msg = f"There is no account named {name!r}: the accounts are {known}."
+        raise TapWattiVahtiError(msg)
 
 
 def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None]) -> TokenSettings:
@@ -405,7 +521,9 @@ def login_settings(config_files: Sequence[str], flags: Mapping[str, str | None])
     schema = {"properties": {name: SCHEMA["properties"][name] for name in _LOGIN_SETTINGS}}
     environment = compat.environment_config(schema, ENV_PREFIX)
     alias = {"refresh_token_file": os.environ.get(TOKEN_FILE_ALIAS)}
-    return TokenSettings.from_config(given(alias, files, environment, flags))
+    return TokenSettings.from_config(
+        given(alias, files, environment, flags), require_metering_points=False
+    )
 
 
 @dataclass(frozen=True)
@@ -441,6 +559,7 @@ class Settings:
     """The tap's settings, validated and converted (UTC instants, a ZoneInfo, a Path, the
     contract terms)."""
 
+    #: Every account's metering points, in the order of the accounts.
     metering_points: tuple[str, ...]
     zone: ZoneInfo
     start_date: datetime | None
@@ -457,7 +576,21 @@ class Settings:
     max_retries: int
     retry_wait_seconds: float
     prices: PriceSettings
+    max_parallel_requests: int
     terms: Terms
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The WattiVahti accounts, each with its metering points and its token."""
+        return self.tokens.accounts
+
+    def account_of(self, metering_point: str) -> Account:
+        """The account that ``metering_point`` belongs to."""
+        for account in self.tokens.accounts:
+            if metering_point in account.metering_points:
+                return account
+        msg = f"The metering point {metering_point} belongs to no account."
+        raise TapWattiVahtiError(msg)
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> Settings:
@@ -474,8 +607,9 @@ class Settings:
                 f"and end_date 2025-01-01 for the year 2024, or unset end_date to sync up to now."
             )
             raise TapWattiVahtiError(msg)
+        tokens = TokenSettings.from_config(values)
         return cls(
-            metering_points=parse_metering_points(values.get("metering_points")),
+            metering_points=tuple(c for a in tokens.accounts for c in a.metering_points),
             zone=zone,
             start_date=start_date,
             end_date=end_date,
@@ -492,11 +626,12 @@ class Settings:
             resolution=str(values["resolution"]),
             window_days=int(values["window_days"]),
             api_url=str(values["api_url"]).rstrip("/"),
-            tokens=TokenSettings.from_config(values),
+            tokens=tokens,
             request_timeout_seconds=int(values["request_timeout_seconds"]),
             max_retries=int(values["max_retries"]),
             retry_wait_seconds=float(values["retry_wait_seconds"]),
             prices=PriceSettings.from_config(values),
+            max_parallel_requests=int(values["max_parallel_requests"]),
             terms=parse_terms(values, zone),
         )
 
@@ -508,6 +643,20 @@ def parse_metering_points(value: object) -> tuple[str, ...]:
     variable like ``1234567,7654321`` placed into a one-item list works. Codes must be
     alphanumeric and unique.
     """
+    codes = _codes(value, "The metering_points setting")
+    if not codes:
+        msg = (
+            f"The metering_points setting is empty (got {value!r}). Set it to your metering "
+            f'point code(s), e.g. ["1234567"]; in the Meltano project it usually comes from '
+            f"the {METERING_POINT_ENV} environment variable (several codes separated by commas). "
+            f"For several WattiVahti accounts set accounts or accounts_file instead."
+        )
+        raise TapWattiVahtiError(msg)
+    return codes
+
+
+def _codes(value: object, setting: str) -> tuple[str, ...]:
+    """The codes of a metering point list (maybe none); ``setting`` names it in messages."""
     entries = [value] if isinstance(value, str) else value
     if not isinstance(entries, (list, tuple)):
         entries = []
@@ -515,34 +664,206 @@ def parse_metering_points(value: object) -> tuple[str, ...]:
     for entry in entries:
         if not isinstance(entry, str):
             msg = (
-                f"The metering_points setting holds {entry!r}, which is not text: give the "
-                f'codes as strings, e.g. ["1234567"].'
+                f"{setting} holds {entry!r}, which is not text: give the codes as strings, "
+                f'e.g. ["1234567"].'
             )
             raise TapWattiVahtiError(msg)
         codes.extend(code for code in re.split(r"[\s,;]+", entry) if code)
-    if not codes:
-        msg = (
-            f"The metering_points setting is empty (got {value!r}). Set it to your metering "
-            f'point code(s), e.g. ["1234567"]; in the Meltano project it usually comes from '
-            f"the {METERING_POINT_ENV} environment variable (several codes separated by commas)."
-        )
-        raise TapWattiVahtiError(msg)
     for code in codes:
         if not _CODE.fullmatch(code):
             msg = (
-                f"The metering_points setting holds {code!r}, which is not a metering point "
-                f"code: codes are letters and digits only (seven digits for Pori Energia), "
-                f'separated by commas, e.g. "1234567,7654321".'
+                f"{setting} holds {code!r}, which is not a metering point code: codes are "
+                f"letters and digits only (seven digits for Pori Energia), separated by "
+                f'commas, e.g. "1234567,7654321".'
             )
             raise TapWattiVahtiError(msg)
     duplicates = sorted({code for code in codes if codes.count(code) > 1})
     if duplicates:
         msg = (
-            f"The metering_points setting lists {', '.join(duplicates)} more than once: list "
-            f"each metering point once (each one is a partition with its own bookmark)."
+            f"{setting} lists {', '.join(capped(duplicates))} more than once: list each "
+            f"metering point once (each one is a partition with its own bookmark)."
         )
         raise TapWattiVahtiError(msg)
     return tuple(codes)
+
+
+def parse_accounts(
+    values: Mapping[str, t.Any], *, require_metering_points: bool = True
+) -> tuple[Account, ...]:
+    """The accounts of the settings: ``accounts``, ``accounts_file``, or the account
+    ``default`` of the one-account settings (exactly one of the three forms).
+
+    Names are unique; a metering point belongs to one account, a token file to one account.
+    """
+    listed = values.get("accounts") or None
+    path = values.get("accounts_file")
+    one_account = _one_account_settings(values)
+    if listed is not None and path is not None:
+        msg = (
+            "Both accounts and accounts_file are set: set one of them (accounts_file for a "
+            "long list, accounts for a short one)."
+        )
+        raise TapWattiVahtiError(msg)
+    if listed is None and path is None:
+        codes = _codes(values.get("metering_points"), "The metering_points setting")
+        if require_metering_points and not codes:
+            parse_metering_points(values.get("metering_points"))  # its own error
+        seed = values.get("refresh_token")
+        file = Path(values["refresh_token_file"])
+        return (Account(DEFAULT_ACCOUNT, codes, file, seed),)
+    source = "The accounts setting" if listed is not None else f"The accounts_file {path}"
+    if one_account:
+        msg = (
+            f"Both forms of account settings are set: {' and '.join(one_account)} (the one "
+            f"account) and {'accounts' if listed is not None else 'accounts_file'} (several). "
+            f"Set one form: with accounts, give each account its metering_points and "
+            f"refresh_token_file there, and unset {', '.join(one_account)} (in the Meltano "
+            f"project: unset {METERING_POINT_ENV}, and {TOKEN_FILE_ALIAS} unless it is "
+            f"{DEFAULTS['refresh_token_file']})."
+        )
+        raise TapWattiVahtiError(msg)
+    entries = listed if listed is not None else _read_accounts_file(str(path))
+    if not isinstance(entries, list) or not entries:
+        msg = (
+            f"{source} must be a non-empty JSON list of accounts, each "
+            f'{{"name": ..., "metering_points": [...], "refresh_token_file": ...}} '
+            f"(got {_shape(entries)})."
+        )
+        raise TapWattiVahtiError(msg)
+    accounts = [_account(entry, index, source) for index, entry in enumerate(entries)]
+    _check_distinct(accounts, source)
+    return tuple(accounts)
+
+
+def _one_account_settings(values: Mapping[str, t.Any]) -> list[str]:
+    """The one-account settings that are set (``refresh_token_file`` when not its default)."""
+    codes = _codes(values.get("metering_points"), "The metering_points setting")
+    named = ["metering_points"] if codes else []
+    if values.get("refresh_token"):
+        named.append("refresh_token")
+    if (
+        values.get("refresh_token_file", DEFAULTS["refresh_token_file"])
+        != DEFAULTS["refresh_token_file"]
+    ):
+        named.append("refresh_token_file")
+    return named
+
+
+def _read_accounts_file(path: str) -> object:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        msg = (
+            f"Cannot read the accounts_file {Path(path).absolute()}: {reason}. Set "
+            f"accounts_file to a JSON file holding the list of accounts (a relative path is "
+            f"relative to the folder the tap runs in: the Meltano project's folder)."
+        )
+        raise TapWattiVahtiError(msg) from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        msg = (
+            f"The accounts_file {Path(path).absolute()} is not valid JSON ({exc}). It must "
+            f'hold a list of accounts, e.g. [{{"name": "flat-12", "metering_points": '
+            f'["1234567"], "refresh_token_file": "tokens/flat-12.txt"}}].'
+        )
+        raise TapWattiVahtiError(msg) from None
+
+
+def _account(entry: object, index: int, source: str) -> Account:
+    """One entry of the accounts list, checked."""
+    where = f"{source}, entry {index + 1}"
+    if not isinstance(entry, dict):
+        msg = f"{where} is {_shape(entry)}, not an object with name and metering_points."
+        raise TapWattiVahtiError(msg)
+    unknown = [key for key in entry if key not in _ACCOUNT_KEYS]
+    if unknown:
+        msg = (
+            f"{where} has the key(s) {', '.join(map(repr, unknown))}, which an account does "
+            f"not have: the keys are {', '.join(_ACCOUNT_KEYS)}."
+        )
+        raise TapWattiVahtiError(msg)
+    name = entry.get("name")
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
+        msg = (
+            f"{where} has the name {name!r}: an account's name is letters, digits, _ . and - "
+            f'only, e.g. "flat-12" (it names the account in messages, and its token).'
+        )
+        raise TapWattiVahtiError(msg)
+    where = f"{source}, account {name}"
+    codes = _codes(entry.get("metering_points"), f"{where}: metering_points")
+    if not codes:
+        msg = f'{where} has no metering_points: list its codes, e.g. ["1234567"].'
+        raise TapWattiVahtiError(msg)
+    file = entry.get("refresh_token_file") or f"refresh_tokens/{name}.txt"
+    seed = entry.get("refresh_token") or None
+    for key, value in (("refresh_token_file", file), ("refresh_token", seed)):
+        if value is not None and not isinstance(value, str):
+            msg = f"{where} has a {key} that is {_shape(value)}, not text."
+            raise TapWattiVahtiError(msg)
+    return Account(name, codes, Path(file), seed)
+
+
+def _check_distinct(accounts: Sequence[Account], source: str) -> None:
+    """Names, metering points and token files each belong to one account."""
+    for what, keys in (
+        ("name", lambda a: [a.name]),
+        ("metering point", lambda a: list(a.metering_points)),
+        ("refresh_token_file", lambda a: [os.path.realpath(a.refresh_token_file)]),
+    ):
+        owners: dict[str, list[str]] = {}
+        for account in accounts:
+            for key in keys(account):
+                owners.setdefault(key, []).append(account.name)
+        shared = {key: names for key, names in owners.items() if len(names) > 1}
+        if not shared:
+            continue
+        if what == "name":
+            msg = (
+                f"{source} names {', '.join(capped(sorted(shared)))} more than once: each "
+                f"account needs a name of its own."
+            )
+        else:
+            clashes = [f"{key} ({' and '.join(names)})" for key, names in sorted(shared.items())]
+            msg = (
+                f"{source} gives the same {what} to more than one account: "
+                f"{', '.join(capped(clashes))}. A {what} belongs to one account (its "
+                f"bookmarks and token are that account's): list it under one only."
+            )
+        raise TapWattiVahtiError(msg)
+
+
+def _database_uri(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        msg = (
+            "The token_database_uri setting is not a postgresql:// URI. Set it like "
+            "postgresql://USER:PASSWORD@HOST:5432/DATABASE, or unset it to keep the tokens "
+            "in files."
+        )
+        raise TapWattiVahtiError(msg)
+    return text
+
+
+def _shape(value: object) -> str:
+    """What a JSON value is, for messages (never its content: it may hold a token)."""
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
+
+
+def capped(items: Sequence[str], limit: int = 10) -> list[str]:
+    """``items`` for a message: at most ``limit`` of them, and how many more there are."""
+    if len(items) <= limit:
+        return list(items)
+    return [*items[:limit], f"… and {len(items) - limit:,} more"]
 
 
 def parse_timezone(name: str) -> ZoneInfo:

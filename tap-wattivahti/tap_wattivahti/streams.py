@@ -11,14 +11,18 @@ hand to ``daily_totals`` goes through the tap's :class:`~tap_wattivahti.ledger.L
 
 from __future__ import annotations
 
+import json
 import typing as t
 from datetime import datetime
 
 from singer_sdk import typing as th
 from typing_extensions import override
 
+from tap_wattivahti import compat
 from tap_wattivahti.client import TapStream, WattiVahtiStream
+from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.meter_run import DELETED_AT, MIXED, MeterResult, MeterRun
+from tap_wattivahti.prefetch import Skipped
 from tap_wattivahti.prices.run import PriceRun
 from tap_wattivahti.prices.sources import SOURCES
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
@@ -33,6 +37,7 @@ if t.TYPE_CHECKING:
 
     from tap_wattivahti.ledger import Ledger
     from tap_wattivahti.prices.book import PriceBook
+    from tap_wattivahti.settings import Account
     from tap_wattivahti.tap import TapWattiVahti
 
 KINDS = ("consumption", "production")
@@ -192,10 +197,23 @@ class _Settled(_Ordered):
 
 
 class MeterDataStream(_Settled, WattiVahtiStream):
-    """A stream of one ``measurementType``: one record per period and metering point."""
+    """A stream of one ``measurementType``: one record per period and metering point.
+
+    Each partition's requests run in the tap's fetching threads (:mod:`tap_wattivahti.prefetch`),
+    a few partitions ahead of the one whose records the SDK emits; a failure fails the
+    partition's account (:mod:`tap_wattivahti.failures`).
+    """
 
     primary_keys = ("metering_point", "timestamp")
     replication_key = "timestamp"
+
+    def __init__(self, tap: t.Any) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        #: metering point → its scheduled run and its partition's state before the run
+        self._runs: dict[str, tuple[MeterRun, dict[str, t.Any]]] = {}
+        self._codes: list[str] = []  # the partitions' metering points, in order
+        self._order: dict[str, int] = {}  # metering point → its place in ``_codes``
 
     @property
     @override
@@ -224,12 +242,62 @@ class MeterDataStream(_Settled, WattiVahtiStream):
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
-        """Records of one partition in UTC order; then its result goes to the ledger."""
+        """Records of one partition in UTC order; then its result goes to the ledger. When its
+        account fails, its state stays as it was (unless records were emitted before the
+        failure: then it covers them)."""
         assert context is not None
         self.ledger.begin(self.name)
-        run = self.meter_run(context)
-        yield from run.records()
+        code = str(context["metering_point"])
+        account = self.settings.account_of(code)
+        self._schedule_from(code)
+        run, before = self._runs.pop(code)
+        emitted = False
+        try:
+            for record in run.records(self.tap.prefetcher.windows((self.name, code))):
+                emitted = True
+                yield record
+        except (Skipped, TapWattiVahtiError):
+            if self.tap.failures.accounts == 1:
+                raise  # the run's only account: its error ends the run at once, as it always did
+            self.tap.failures.report(account, self.logger)
+            if not emitted:
+                state = self.get_context_state(context)
+                state.clear()
+                state.update(before)
+            return
         self.ledger.publish(self.name, run.code, run.result, on_taken=run.settle)
+
+    def _schedule_from(self, code: str) -> None:
+        """Schedule the fetching of ``code``'s partition (the SDK's current one) and of the next
+        ones (two per fetching thread, so that none waits while the SDK emits)."""
+        if not self._codes:
+            self._codes = [str(partition["metering_point"]) for partition in self.partitions]
+            self._order = {each: place for place, each in enumerate(self._codes)}
+        first = self._order[code]
+        for ahead in self._codes[first : first + 1 + 2 * self.tap.prefetcher.workers]:
+            if ahead not in self._runs:
+                self._schedule(ahead, self.settings.account_of(ahead), current=ahead == code)
+
+    def _schedule(self, code: str, account: Account, *, current: bool) -> None:
+        context = {"metering_point": code}
+        if not current:  # the SDK does it when the partition begins
+            compat.write_starting_value(self, context)
+        before = json.loads(json.dumps(self.get_context_state(context)))  # a JSON document
+        run = self.meter_run(context)
+        self._runs[code] = (run, before)
+        failures = self.tap.failures
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, TapWattiVahtiError):
+                failures.note(account.name, error)
+
+        self.tap.prefetcher.schedule(
+            (self.name, code),
+            group=account.name,
+            skip=lambda: failures.failed(account.name),
+            windows=run.fetched,
+            failed=failed,
+        )
 
 
 class ConsumptionStream(MeterDataStream):

@@ -1,4 +1,4 @@
-"""The WattiVahti tap: the streams, one authenticator, and the console entry point.
+"""The WattiVahti tap: the streams, one authenticator per account, and the console entry point.
 
 Its settings are declared and read in :mod:`tap_wattivahti.settings`; an expected failure ends
 the command with one paragraph (:func:`tap_wattivahti.errors.reported`).
@@ -18,9 +18,11 @@ from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
 from tap_wattivahti import compat
-from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
+from tap_wattivahti.auth import GrantGuard, TokenEndpoint, WattiVahtiAuthenticator, token_store
 from tap_wattivahti.errors import Stopped, reported
+from tap_wattivahti.failures import Failures
 from tap_wattivahti.ledger import Ledger, in_order
+from tap_wattivahti.prefetch import Prefetcher
 from tap_wattivahti.prices.sources import open_book
 from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
 from tap_wattivahti.state import check, unreadable
@@ -60,7 +62,7 @@ class _ReportingCommand(SingerCommand):
             return super().invoke(ctx)
 
 
-class TapWattiVahti(compat.TapStopHook):
+class TapWattiVahti(compat.TapHooks):
     """Singer tap for WattiVahti electricity consumption and production."""
 
     name = PROGRAM
@@ -105,6 +107,7 @@ class TapWattiVahti(compat.TapStopHook):
 
         The SDK's own handler exits with status 0, which would report an interrupted sync as done.
         """
+        self._stop_fetching()
         name = signal.Signals(signum).name
         msg = (
             f"Stopped by {name} before the sync finished: exiting with status {128 + signum}; "
@@ -118,20 +121,57 @@ class TapWattiVahti(compat.TapStopHook):
         return Settings.from_config(self.config)
 
     @cached_property
-    def authenticator(self) -> WattiVahtiAuthenticator:
-        """The one authenticator of this tap instance: one refresh per run."""
+    def _authenticators(self) -> dict[str, WattiVahtiAuthenticator]:
+        """One authenticator per account (one refresh per run and account), made when needed."""
+        return {}
+
+    def authenticator(self, metering_point: str) -> WattiVahtiAuthenticator:
+        """The authenticator of the account that ``metering_point`` belongs to."""
         settings = self.settings
-        return WattiVahtiAuthenticator(
-            TokenStore(settings.tokens.refresh_token_file, settings.tokens.refresh_token),
-            TokenEndpoint(
-                url=settings.tokens.token_url,
-                client_id=settings.tokens.client_id,
-                scope=settings.tokens.scope,
-                timeout=settings.request_timeout_seconds,
-                retry_wait_seconds=settings.retry_wait_seconds,
-            ),
-            self.logger,
-        )
+        account = settings.account_of(metering_point)
+        if account.name not in self._authenticators:
+            self._authenticators[account.name] = WattiVahtiAuthenticator(
+                token_store(settings.tokens, account, self.logger),
+                TokenEndpoint(
+                    url=settings.tokens.token_url,
+                    client_id=settings.tokens.client_id,
+                    scope=settings.tokens.scope,
+                    timeout=settings.request_timeout_seconds,
+                    retry_wait_seconds=settings.retry_wait_seconds,
+                ),
+                self.logger,
+                self.grants,
+            )
+        return self._authenticators[account.name]
+
+    @cached_property
+    def grants(self) -> GrantGuard:
+        """The grants in progress in the fetching threads."""
+        return GrantGuard()
+
+    def _stop_fetching(self) -> None:
+        """The fetching threads take no new partition and send no new grant; a grant in flight
+        stores its token first."""
+        self.prefetcher.stop()
+        self.grants.close()
+
+    @cached_property
+    def failures(self) -> Failures:
+        """The accounts that failed in this run."""
+        return Failures(len(self.settings.accounts))
+
+    @cached_property
+    def prefetcher(self) -> Prefetcher:
+        """The threads that fetch ahead (``max_parallel_requests`` of them)."""
+        return Prefetcher(self.settings.max_parallel_requests)
+
+    @override
+    def on_synced(self, finished: bool) -> None:
+        """The fetching threads stop (a grant in flight stores its token first); a finished
+        sync in which accounts failed fails, naming them (every STATE is emitted by then)."""
+        self._stop_fetching()
+        if finished:
+            self.failures.raise_if_any()
 
     @override
     def discover_streams(self) -> Sequence[Stream]:

@@ -67,6 +67,16 @@ def catalog_selecting():
 
 
 @pytest.fixture
+def without_write_override() -> tuple[str, ...]:
+    """A command prefix that runs the tap without root's power to write anywhere: as root, file
+    modes do not stop writes (CAP_DAC_OVERRIDE), so the tap runs without that capability and a
+    folder without write permission refuses it, as for any other user."""
+    if os.geteuid() != 0:
+        return ()
+    return ("setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--")
+
+
+@pytest.fixture
 def token_file(tmp_path: Path) -> Path:
     """Where the tap keeps its refresh token in this test."""
     return tmp_path / "tokens" / "refresh_token.txt"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import stat
 import subprocess
@@ -15,13 +14,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from tap_wattivahti.auth import TokenEndpoint, TokenStore, WattiVahtiAuthenticator
+from tap_wattivahti.auth import FileTokenStore, TokenEndpoint, WattiVahtiAuthenticator
 from tap_wattivahti.errors import TapWattiVahtiError, TokenError
 
 from tests.simulator import API_SCOPE, CLIENT_ID, Fault, Simulator
 
 UTC = timezone.utc
 DAY = {"start_date": "2025-06-10", "end_date": "2025-06-11"}
+
+
+def assert_only_token_and_lock(token_file: Path) -> None:
+    """The token's folder holds the token and its (empty, private) lock file: no temporary
+    file is left."""
+    lock = token_file.with_name(f".{token_file.name}.lock")
+    assert sorted(p.name for p in token_file.parent.iterdir()) == sorted(
+        [token_file.name, lock.name]
+    )
+    assert lock.read_bytes() == b""
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
 
 
 def test_token_file_wins_over_the_refresh_token_setting(tap_config, run_tap, simulator, token_file):
@@ -49,7 +59,7 @@ def test_refresh_token_setting_seeds_a_missing_or_empty_file_private_to_the_user
     stored = token_file.read_text().strip()
     assert simulator.valid_refresh_tokens() == [stored]
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    assert [p.name for p in token_file.parent.iterdir()] == [token_file.name]  # nothing else
+    assert_only_token_and_lock(token_file)
 
 
 def test_rotated_token_is_on_disk_before_the_access_token_is_used(
@@ -98,7 +108,7 @@ def test_a_second_401_in_a_row_stops_with_a_clear_error(tap_config, run_tap, sim
 
 def test_access_token_is_refreshed_only_when_it_expires(tmp_path):
     with Simulator(access_token_lifetime=1) as sim:
-        store = TokenStore(tmp_path / "token.txt", sim.issue_refresh_token())
+        store = FileTokenStore(tmp_path / "token.txt", sim.issue_refresh_token())
         endpoint = TokenEndpoint(sim.token_url, CLIENT_ID, API_SCOPE, 60, 2)
         auth = WattiVahtiAuthenticator(store, endpoint, logging.getLogger("t"))
         first = auth.access_token()
@@ -205,23 +215,16 @@ def test_overlapping_runs_share_the_token_file_without_losing_it(
     assert simulator.valid_refresh_tokens() == [token_file.read_text().strip()]
 
 
-# As root, file modes do not stop writes (CAP_DAC_OVERRIDE): the tap then runs without that
-# capability, so a folder without write permission really refuses it, as for any other user.
-WITHOUT_WRITE_OVERRIDE = (
-    ("setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--")
-    if os.geteuid() == 0
-    else ()
-)
-
-
-def test_a_token_that_could_not_be_stored_is_never_sent(tap_config, run_cli, simulator, token_file):
+def test_a_token_that_could_not_be_stored_is_never_sent(
+    tap_config, run_cli, simulator, token_file, without_write_override
+):
     token = simulator.issue_refresh_token()
     token_file.parent.mkdir(parents=True)
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
     token_file.parent.chmod(0o500)  # readable, not writable
     try:
-        run = run_cli(tap_config(**DAY), wrap=WITHOUT_WRITE_OVERRIDE)
+        run = run_cli(tap_config(**DAY), wrap=without_write_override)
     finally:
         token_file.parent.chmod(0o700)
     paragraph = run.error_paragraph()
@@ -291,7 +294,7 @@ def test_a_symlinked_token_file_is_updated_at_its_target(tap_config, run_tap, si
     assert simulator.refresh_token_status(original) == "used"
     assert simulator.refresh_token_status(real.read_text().strip()) == "valid"
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
-    assert [p.name for p in real.parent.iterdir()] == [real.name]
+    assert_only_token_and_lock(real)  # the lock file is beside the target
     assert [p.name for p in link.parent.iterdir()] == [link.name]
 
 

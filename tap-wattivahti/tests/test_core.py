@@ -90,7 +90,7 @@ class TestTapWattiVahti(StandardTests):
     def test_standard_runs_rotated_the_token_through_the_shared_file(self, runner):
         del runner  # its sync has run; a new tap refreshes once more, as each standard test's
         # does (under pytest-xdist this test may be the first of the suite in its worker)
-        TapWattiVahti(config=CONFIG, parse_env_config=False).authenticator.refresh()
+        TapWattiVahti(config=CONFIG, parse_env_config=False).authenticator("1234567").refresh()
         tokens = [r.params["refresh_token"] for r in SIMULATOR.requests("token")]
         assert len(tokens) >= 2
         assert len(set(tokens)) == len(tokens)

@@ -187,9 +187,9 @@ def test_login_settings_layer_flags_environment_files_alias_and_defaults(tmp_pat
     monkeypatch.setenv("TAP_WATTIVAHTI_CLIENT_ID", "env-client")
     monkeypatch.setenv("TAP_WATTIVAHTI_TOKEN_URL", "")  # empty: unset
     monkeypatch.setenv("REFRESH_TOKEN_FILE", "alias.txt")
-    no_flags = {"refresh_token_file": None, "token_url": None, "client_id": None}
+    no_flags = {"token_url": None, "client_id": None}
     got = settings.login_settings([str(first), str(second)], no_flags)
-    assert got.refresh_token_file == Path("second.txt")  # later files win over the alias
+    assert got.account(None).refresh_token_file == Path("second.txt")  # files win over the alias
     assert got.client_id == "env-client"  # the environment wins over the files, as in the tap
     assert got.token_url == settings.DEFAULTS["token_url"]
     assert got.scope == settings.DEFAULTS["scope"]  # an empty value is unset
@@ -197,6 +197,64 @@ def test_login_settings_layer_flags_environment_files_alias_and_defaults(tmp_pat
         [str(first)], {**no_flags, "client_id": "flag-client", "token_url": "http://x/token"}
     )
     assert (flagged.client_id, flagged.token_url) == ("flag-client", "http://x/token")
-    assert settings.login_settings([], no_flags).refresh_token_file == Path("alias.txt")
+    assert settings.login_settings([], no_flags).account(None).refresh_token_file == Path(
+        "alias.txt"
+    )
     monkeypatch.delenv("REFRESH_TOKEN_FILE")
-    assert settings.login_settings([], no_flags).refresh_token_file == Path("refresh_token.txt")
+    assert settings.login_settings([], no_flags).account(None).refresh_token_file == Path(
+        "refresh_token.txt"
+    )
+
+
+def _accounts_config(sim: Simulator, folder: Path, **extra) -> Path:
+    """A tap config of two accounts, a and b (whose login is b@example.com), no tokens yet."""
+    sim.add_account("a", "1000001")
+    sim.add_account("b", "1000002", username="b@example.com")
+    accounts = [
+        {"name": name, "metering_points": [code], "refresh_token_file": str(folder / f"{name}.txt")}
+        for name, code in (("a", "1000001"), ("b", "1000002"))
+    ]
+    config = folder / "config.json"
+    config.write_text(json.dumps({"accounts": accounts, "token_url": sim.token_url, **extra}))
+    return config
+
+
+@pytest.mark.parametrize("store", ["file", "database"])
+def test_login_with_account_stores_that_accounts_first_token(
+    simulator, tmp_path, run_tap, request, store
+):
+    extra = {}
+    if store == "database":
+        server = request.getfixturevalue("postgresql")
+        extra["token_database_uri"] = server.uri(request.getfixturevalue("postgres_database"))
+    config = _accounts_config(simulator, tmp_path, **extra)
+    before = set(simulator.valid_refresh_tokens("b"))
+    done = run_login(
+        simulator, "--config", str(config), "--account", "b", password=simulator.password,
+        env_extra={"WATTIVAHTI_USERNAME": "b@example.com"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Logged in (account b). The refresh token is stored in " in done.stdout
+    [token] = set(simulator.valid_refresh_tokens("b")) - before
+    if store == "file":
+        assert (tmp_path / "b.txt").read_text().strip() == token
+        assert f"stored in {tmp_path / 'b.txt'};" in done.stdout
+    else:
+        assert "stored in the token database test_" in done.stdout
+        assert "(table wattivahti_refresh_tokens, account b)" in done.stdout
+    assert not (tmp_path / "a.txt").exists()
+    tap = json.loads(config.read_text())
+    tap["accounts"] = tap["accounts"][1:]
+    tap |= {"api_url": simulator.api_url, "start_date": "2025-06-10", "end_date": "2025-06-11"}
+    assert {r["metering_point"] for r in run_tap(tap).records()} == {"1000002"}
+    assert simulator.refresh_grants("b")[-1] == token
+
+
+def test_login_needs_the_account_when_there_are_several(simulator, tmp_path):
+    config = _accounts_config(simulator, tmp_path)
+    done = run_login(simulator, "--config", str(config), password=simulator.password)
+    assert done.returncode == 1
+    assert "Name the account with --account NAME: there are several (a, b)." in done.stderr
+    done = run_login(simulator, "--config", str(config), "--account", "c", password="x")
+    assert "There is no account named 'c': the accounts are a, b." in done.stderr
+    assert simulator.requests() == []
