@@ -71,6 +71,7 @@ class Fleet:
         influxdb1: InfluxDB1,
         influx_database: str,
         folder: Path,
+        elering_url: str,
     ) -> None:
         self.sim = sim
         self.folder = folder
@@ -81,6 +82,7 @@ class Fleet:
             "WATTIVAHTI_TOKEN_DATABASE_URI": postgresql.uri(database),
             "TAP_WATTIVAHTI_API_URL": sim.api_url,
             "TAP_WATTIVAHTI_TOKEN_URL": sim.token_url,
+            "TAP_WATTIVAHTI_ELERING_URL": elering_url,
             "TAP_WATTIVAHTI_RETRY_WAIT_SECONDS": "0",
             "INFLUXDB_URL": influxdb1.url,
             "TARGET_INFLUXDB_API_VERSION": "v1",
@@ -132,12 +134,13 @@ class Fleet:
 
 @pytest.fixture
 def fleet(
-    simulator, fleet_projects, postgresql, postgres_database, influxdb1, influx_database, tmp_path
-) -> Fleet:
+    simulator, elering, fleet_projects, postgresql, postgres_database, influxdb1, influx_database,
+    tmp_path,
+) -> Fleet:  # fmt: skip
     simulator.reuse_revokes_family = True  # a token sent twice would lock its account out
     made = Fleet(
         simulator, fleet_projects, postgresql, postgres_database, influxdb1, influx_database,
-        tmp_path,
+        tmp_path, elering.url,
     )  # fmt: skip
     # Meltano creates its tables on first use: once, before machines start side by side.
     assert made.machines[0]("state", "list").returncode == 0

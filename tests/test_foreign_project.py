@@ -47,7 +47,7 @@ def with_pip_url(name: str, pip_url: str, folder: Path) -> Path:
 
 
 def test_a_new_meltano_project_adds_installs_and_runs_both_plugins(
-    built_packages, simulator, influxdb1, influx_database, tmp_path
+    built_packages, simulator, elering, influxdb1, influx_database, tmp_path
 ):
     project = tmp_path / "my-project"
     project.mkdir()
@@ -84,6 +84,7 @@ def test_a_new_meltano_project_adds_installs_and_runs_both_plugins(
         TAP_WATTIVAHTI_REFRESH_TOKEN_FILE=str(token_file),
         TAP_WATTIVAHTI_API_URL=simulator.api_url,
         TAP_WATTIVAHTI_TOKEN_URL=simulator.token_url,
+        TAP_WATTIVAHTI_ELERING_URL=elering.url,  # every stream is selected: spot_prices too
         TAP_WATTIVAHTI_START_DATE=local_midnight_utc(OCTOBER_END[0]).isoformat(),
         TAP_WATTIVAHTI_END_DATE=local_midnight_utc(OCTOBER_END[1]).isoformat(),
         TARGET_INFLUXDB_URL=influxdb1.url,

@@ -163,7 +163,8 @@ def test_sdist_holds_the_package_and_its_documents_but_no_tests(built_packages, 
     (simulator, servers): they cannot run from an sdist, so it leaves them out."""
     package = folder.replace("-", "_")
     members = set(sdist_members(built_packages[folder].sdist))
-    sources = {f"{package}/{p.name}" for p in (REPO_ROOT / folder / package).glob("*.py")}
+    root = REPO_ROOT / folder
+    sources = {str(p.relative_to(root)) for p in (root / package).rglob("*.py")}
     documents = {"README.md", "LICENSE", "pyproject.toml", "PKG-INFO"}
     # hatchling adds the repository's .gitignore (what it left out), nothing else
     assert members - {".gitignore"} == sources | documents
