@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.meltano_project import MELTANO, MeltanoRunner, base_environment, make_project
+from tests.meltano_project import (
+    MELTANO,
+    MeltanoRunner,
+    base_environment,
+    make_project,
+    partition_bookmarks,
+)
 from tests.readme import README
 from tests.servers import InfluxDB1, PostgreSQL
 from tests.simulator import Simulator
@@ -128,6 +134,12 @@ class Fleet:
             "SELECT account, refresh_token FROM wattivahti_refresh_tokens", self.database
         )
         return dict(rows)
+
+    def bookmarks(self) -> dict[str, dict[str, str]]:
+        """State ID → {metering point: consumption bookmark}, from the system database in one
+        query (rather than a `meltano state get` per state ID)."""
+        rows = self.sql("SELECT state_id, completed_state::text FROM state")
+        return {state_id: partition_bookmarks(json.loads(text)) for state_id, text in rows}
 
     def sql(self, query: str) -> list[tuple]:
         return self.postgresql.execute(query, self.database)

@@ -1,8 +1,9 @@
 """The fleet on Apache Airflow 3 (orchestrate/airflow/README.md): the real `airflow dags test` of
-the hourly DAG, from Airflow's own virtual environment (scripts/airflow-setup, which scripts/test
-runs) with its own sqlite database, over two shards of the fleet fixture (tests/fleet.py): real
-`meltano run`s, the WattiVahti simulator, InfluxDB 1.x and PostgreSQL. One DAG run covers both
-shards and Airflow's retry of a failing one."""
+the hourly DAG, from Airflow's own virtual environment (orchestrate/airflow/setup, which
+scripts/test runs) with its own sqlite database, over two shards of the fleet fixture
+(tests/fleet.py): real `meltano run`s, the WattiVahti simulator, InfluxDB 1.x and PostgreSQL.
+One DAG run covers both shards and Airflow's retry of a failing one; then a household moves to
+the other shard with its bookmarks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.meltano_project import MELTANO, STATE_ID, base_environment
 from tests.servers import REPO_ROOT
 from tests.simulator import Fault
 
-AIRFLOW = REPO_ROOT / "scripts" / "airflow"
+AIRFLOW = REPO_ROOT / "orchestrate" / "airflow" / "airflow"
 AIRFLOW_VENV = REPO_ROOT / ".cache" / "airflow-venv"
 
 
@@ -31,7 +32,7 @@ def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_the_dag_lands_every_shard_and_airflow_retries_a_failing_one(fleet, tmp_path):
     if not (AIRFLOW_VENV / "bin" / "airflow").exists():
         pytest.fail(
-            f"Airflow is not installed in {AIRFLOW_VENV}: run scripts/airflow-setup "
+            f"Airflow is not installed in {AIRFLOW_VENV}: run orchestrate/airflow/setup "
             "(scripts/test runs it).",
             pytrace=False,
         )
@@ -63,9 +64,9 @@ def test_the_dag_lands_every_shard_and_airflow_retries_a_failing_one(fleet, tmp_
 
     codes = ["3000501", "3000502", "3000601"]
     assert fleet.stored() == fleet.truth(codes)
-    machine = fleet.machines[0]
     shard_a, shard_b = f"{STATE_ID}:shard-a", f"{STATE_ID}:shard-b"
-    landed_a, landed_b = machine.bookmarks(shard_a), machine.bookmarks(shard_b)
+    landed = fleet.bookmarks()
+    landed_a, landed_b = landed[shard_a], landed[shard_b]
     assert set(landed_a) == {"3000501", "3000502"}
     assert set(landed_b) == {"3000601"}
     assert fleet.sim.pending_faults() == 0
@@ -89,13 +90,16 @@ def test_the_dag_lands_every_shard_and_airflow_retries_a_failing_one(fleet, tmp_
 
     # Moving household a2 to shard-b keeps its bookmark, and shard-b its own (README, "Running a
     # fleet").
+    machine = fleet.machines[0]
     moved = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "move_bookmarks.py"), shard_a, shard_b,
+        [sys.executable, str(REPO_ROOT / "orchestrate" / "move_bookmarks.py"), shard_a, shard_b,
          "3000502"],
         cwd=machine.project, env=machine.environment(), capture_output=True, text=True,
         check=False, timeout=300,
     )  # fmt: skip
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"Moved the bookmarks of 3000502 from {shard_a} to {shard_b}." in moved.stdout
-    assert machine.bookmarks(shard_a) == {"3000501": landed_a["3000501"]}
-    assert machine.bookmarks(shard_b) == {**landed_b, "3000502": landed_a["3000502"]}
+    assert fleet.bookmarks() == {
+        shard_a: {"3000501": landed_a["3000501"]},
+        shard_b: {**landed_b, "3000502": landed_a["3000502"]},
+    }

@@ -1,14 +1,13 @@
 """Move households' bookmarks from one shard's state to another's (README, "Running a fleet").
 
-    .venv/bin/python scripts/move_bookmarks.py SRC_STATE_ID DST_STATE_ID METERING_POINT...
+    .venv/bin/python orchestrate/move_bookmarks.py SRC_STATE_ID DST_STATE_ID METERING_POINT...
 
 Run it in the Meltano project, with the shards' runs stopped (the DAG paused). Meltano's own
 `meltano state merge` replaces lists instead of merging them, and each stream's partitions are one
 list, so it would drop the bookmarks the destination already has; `meltano state copy` and
 `meltano state move` replace the whole state. This moves only the named metering points'
-partitions, in every stream, through `meltano state get` and `meltano state set`: the
-destination is written first, so a failure in between leaves a bookmark in both states, never in
-neither.
+partitions, in every stream, through `meltano state export` and `meltano state import` (which
+writes both states in one transaction on the system database).
 """
 
 from __future__ import annotations
@@ -44,11 +43,13 @@ def move_partitions(src: dict[str, Any], dst: dict[str, Any], codes: set[str]) -
     return found
 
 
-def meltano(*args: str) -> str:
-    # the arguments are the state IDs the user gave, passed as a list (no shell)
-    done = subprocess.run([MELTANO, *args], capture_output=True, text=True, check=False)  # noqa: S603
+def meltano(*args: str, stdin: str | None = None) -> str:
+    # the arguments are fixed; the state IDs go in the JSON on stdin (no shell)
+    done = subprocess.run(  # noqa: S603
+        [MELTANO, *args], input=stdin, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
-        sys.exit(f"`meltano {' '.join(args[:2])}` failed:\n{done.stderr[-3000:]}")
+        sys.exit(f"`meltano {' '.join(args)}` failed:\n{done.stderr[-3000:]}")
     return done.stdout
 
 
@@ -56,17 +57,22 @@ def main(argv: list[str]) -> None:
     if len(argv) < 3:
         sys.exit(__doc__)
     src_id, dst_id, *codes = argv
-    src = json.loads(meltano("state", "get", src_id) or "{}")
-    dst = json.loads(meltano("state", "get", dst_id) or "{}")
-    found = move_partitions(src, dst, set(codes))
+    states = json.loads(meltano("state", "export"))
+    if src_id not in states:
+        sys.exit(f"There is no state {src_id}; `meltano state list` lists the state IDs.")
+    src = states[src_id]
+    dst = states.setdefault(dst_id, {"completed": {}, "partial": {}})
+    found = set()
+    for layer in ("completed", "partial"):  # partial: what an unfinished run has stored
+        src[layer], dst[layer] = src.get(layer) or {}, dst.get(layer) or {}
+        found |= move_partitions(src[layer], dst[layer], set(codes))
     missing = sorted(set(codes) - found)
     if missing:
         sys.exit(
             f"No bookmarks of metering point(s) {', '.join(missing)} in {src_id}; nothing was "
-            "changed. `meltano state get` shows which state holds them."
+            f"changed. `meltano state get STATE_ID` shows which state holds them."
         )
-    meltano("state", "set", "--force", dst_id, json.dumps(dst))
-    meltano("state", "set", "--force", src_id, json.dumps(src))
+    meltano("state", "import", stdin=json.dumps({src_id: src, dst_id: dst}))
     print(f"Moved the bookmarks of {', '.join(sorted(found))} from {src_id} to {dst_id}.")
 
 
