@@ -343,6 +343,7 @@ def test_the_ten_percent_vat_and_the_2024_change(costed, elering, simulator):
     expected = expected_costs(
         simulator, SEED_METERING_POINT, date(2022, 11, 29), date(2022, 12, 3), {}, [fixed], network
     )
+    assert elering.requests() == []  # a fixed price needs no market price: no request
     records = winter.records("costs")
     assert {r["resolution"] for r in records} == {"PT1H"}  # the meter was hourly then
     assert_records_are(records, expected)
