@@ -1,3 +1,3 @@
 """Root conftest: the shared fixtures (real servers, the simulator) for every test folder."""
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.fleet"]

@@ -61,6 +61,16 @@ def install(project: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def partition_bookmarks(state: dict[str, Any], stream: str = "consumption") -> dict[str, str]:
+    """Metering point → replication key value of one stream's partitions in a Meltano state."""
+    stream_state = state.get("singer_state", {}).get("bookmarks", {}).get(stream, {})
+    return {
+        p["context"]["metering_point"]: p["replication_key_value"]
+        for p in stream_state.get("partitions", [])
+        if "replication_key_value" in p
+    }
+
+
 @dataclass
 class Result:
     """One finished command: exit code, output, and how long it took."""
@@ -140,10 +150,4 @@ class MeltanoRunner:
 
     def bookmarks(self, state_id: str = STATE_ID, stream: str = "consumption") -> dict[str, str]:
         """Metering point → replication key value of one stream's partitions."""
-        state = self.state(state_id) or {}
-        stream_state = state.get("singer_state", {}).get("bookmarks", {}).get(stream, {})
-        return {
-            p["context"]["metering_point"]: p["replication_key_value"]
-            for p in stream_state.get("partitions", [])
-            if "replication_key_value" in p
-        }
+        return partition_bookmarks(self.state(state_id) or {}, stream)
