@@ -404,7 +404,11 @@ class _TargetCommand(SingerCommand):
 
     @override
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the command (click's parsing and option callbacks included)."""
+        """Run the command (click's parsing and option callbacks included). What the imports
+        made is frozen for the garbage collector first, as the tap does (``gc.freeze()``; the
+        target freezes again once it is set up): it lives as long as the process, and scanning
+        it in the collection at exit would cost every start, ``--about`` included."""
+        gc.freeze()
         with self._reported(None):
             return super().main(*args, **kwargs)
 
