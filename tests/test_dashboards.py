@@ -150,7 +150,7 @@ def sync(
     ``elering``, its spot prices, and the costs and monthly bills of the README's example terms)
     from ``start`` to ``stop`` through the tap and the target (in this process), with the shipped
     meltano.yml's measurement names."""
-    prices = {"elering_url": elering.url} if elering is not None else {}
+    prices: dict[str, Any] = {"elering_url": elering.url} if elering is not None else {}
     config = sim.tap_config(
         refresh_token_file=str(folder / "token.txt"),
         start_date=start.isoformat(),
