@@ -176,3 +176,12 @@ def expected_bill(
         "priced_periods": priced,
         "complete": priced == len(inside) == expected,
     }
+
+
+def as_read(bill: dict[str, Any]) -> dict[str, Any]:
+    """An :func:`expected_bill` as InfluxDB answers it: the amounts as floats, the month's start
+    as epoch seconds (its ``time``)."""
+    read: dict[str, Any] = {k: float(v) if isinstance(v, Decimal) else v for k, v in bill.items()}
+    read["time"] = int(bill["month_start"].timestamp())
+    del read["month_start"]
+    return read
