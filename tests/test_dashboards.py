@@ -151,14 +151,14 @@ def sync(
     from ``start`` to ``stop`` through the tap and the target (in this process), with the shipped
     meltano.yml's measurement names."""
     prices: dict[str, Any] = {"elering_url": elering.url} if elering is not None else {}
+    if prices:  # the costs need the prices: the README's example terms
+        prices.update(readme_terms())
     config = sim.tap_config(
         refresh_token_file=str(folder / "token.txt"),
         start_date=start.isoformat(),
         end_date=stop.isoformat(),
         **prices,
     )
-    if prices:  # the costs need the prices: the README's example terms
-        prices.update(readme_terms())
     priced = ("spot_prices", "costs", "monthly_bills") if prices else ()
     streams = ("consumption", "production", "daily_totals", *priced)
     singer = io.StringIO()
