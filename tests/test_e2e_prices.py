@@ -66,7 +66,9 @@ def test_a_month_of_prices_costs_and_its_bill_land_as_the_sources_have_them(
     elering.clear_log()
     assert_ok(meltano.run_pipeline(env=env))
     [again] = elering.requests()
-    assert again.params["start"] == "2025-10-28T10:15:00.000Z"
+    # From the local midnight of the hole's day: costs prices that day again (and spot_prices
+    # asks from the hole), in the run's one request.
+    assert again.params["start"] == "2025-10-27T22:00:00.000Z"
     points = influxdb1.points(influx_database, "electricity_price")
     assert len(points) == len(truth) + 1
     partitions = meltano.state(STATE_ID)["singer_state"]["bookmarks"]["spot_prices"]["partitions"]
