@@ -14,7 +14,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,6 @@ from tests.price_simulators import TruePrice
 from tests.readme import README
 from tests.simulator import HELSINKI, local_midnight_utc
 
-UTC = timezone.utc
 SECTION = "## Check your bill"
 ZERO = Decimal(0)
 #: The built-in class I electricity tax and the VAT rate from 2024-09-01 through 2025
