@@ -82,6 +82,8 @@ class Run:
     meterdata_requests: int
     token_requests: int
     seconds: float
+    #: CPU seconds of the tap process (user + system): steadier than wall time under load
+    cpu_seconds: float
     peak_rss_mib: float
 
 
@@ -164,6 +166,7 @@ def run_tap(
         meterdata_requests=len(sim.requests("meterdata")),
         token_requests=len(sim.requests("token")),
         seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mib=usage.ru_maxrss / 1024,  # kilobytes on Linux
     )
 
@@ -295,21 +298,27 @@ def main() -> None:
     print()
     without, with_costs = costs["backfill"]["without"], costs["backfill"]["with"]
     added = with_costs.seconds / without.seconds - 1
+    added_cpu = with_costs.cpu_seconds / without.cpu_seconds - 1
     print(
         "costs and monthly_bills on the 3-year backfill (side by side in this run, the faster "
         "of two rounds each; target: at most 20 % added)"
     )
     print(
-        f"{'streams':<26} {'seconds':>8} {'consumption':>11} {'costs':>7} {'bills':>5} "
+        f"{'streams':<26} {'seconds':>8} {'CPU s':>6} {'consumption':>11} {'costs':>7} "
+        f"{'bills':>5} "
         f"{'meterdata req':>13} {'price req':>9} {'peak RSS MiB':>12}"
     )
     for label, run in (("without costs", without), ("with costs, monthly_bills", with_costs)):
         print(
-            f"{label:<26} {run.seconds:>8.1f} {run.records:>11} {run.cost_records:>7} "
+            f"{label:<26} {run.seconds:>8.1f} {run.cpu_seconds:>6.1f} {run.records:>11} "
+            f"{run.cost_records:>7} "
             f"{run.bill_records:>5} {run.meterdata_requests:>13} {run.price_requests:>9} "
             f"{run.peak_rss_mib:>12.1f}"
         )
-    print(f"costs and monthly_bills add {added:.0%} to the backfill's wall time")
+    print(
+        f"costs and monthly_bills add {added:.0%} to the backfill's wall time, "
+        f"{added_cpu:.0%} to the tap's CPU time"
+    )
     print()
     print("the hourly run after a first run of a week (records in brackets)")
     print(f"{'streams':<26} {'meterdata req':>13} {'price req':>9} {'costs':>6} {'bills':>6}")

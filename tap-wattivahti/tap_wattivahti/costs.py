@@ -12,11 +12,11 @@ month bills. The arithmetic is :mod:`tap_wattivahti.pricing`'s; no request is ma
 from __future__ import annotations
 
 import hashlib
-import json
 import typing as t
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from tap_wattivahti.pricing import DayCosts, MeteredPeriod, month_bill, month_of, period_cost
 from tap_wattivahti.resolution import STEP
@@ -66,6 +66,7 @@ class CostRun:
     given_up: list[date] = field(default_factory=list)
     cost_result: CostResult | None = None
 
+    @cached_property
     def days(self) -> dict[date, list[Kept]]:
         """The values to cost, by local day: this run's meter values, and the kept values of
         days with an unpriced period that the meter run did not fetch again."""
@@ -82,14 +83,14 @@ class CostRun:
         zone = self.terms.zone
         return [
             (local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone))
-            for day in self.days()
+            for day in self.days
         ]
 
     def records(self, prices: Mapping[datetime, MarketPrice]) -> Iterator[dict[str, t.Any]]:
         """Each day's new or changed cost records, in day order; the day's mark after them."""
         marks = self.state.day_marks()
         sums: dict[date, DayCosts] = {}
-        for day, values in self.days().items():
+        for day, values in self.days.items():
             costs = [
                 cost
                 for start, resolution, kwh in values
@@ -120,14 +121,21 @@ class CostRun:
 
 def _compare(records: list[dict[str, t.Any]], mark: CostMark | None) -> tuple[str, int]:
     """The day's running fingerprint, and from which record on it is new or changed: after the
-    records the mark counted when they are unchanged (a day that grew), else from the first."""
-    digest = hashlib.blake2b(digest_size=8)
-    emit_from = 0
-    for number, record in enumerate(records, start=1):
-        digest.update(json.dumps(record, sort_keys=True).encode())
-        if mark is not None and number == mark.records and digest.hexdigest() == mark.fingerprint:
-            emit_from = number
-    return digest.hexdigest(), emit_from
+    records the mark counted when they are unchanged (a day that grew), else from the first.
+
+    The fingerprint hashes each record's values in schema order, one after the other, so the
+    fingerprint of a day's first n records is that of the records a run emitted then."""
+    parts = [repr(tuple(record.values())).encode() for record in records]
+    unchanged = (
+        mark is not None
+        and 0 < mark.records <= len(parts)
+        and _digest(parts[: mark.records]) == mark.fingerprint
+    )
+    return _digest(parts), mark.records if unchanged and mark is not None else 0
+
+
+def _digest(parts: list[bytes]) -> str:
+    return hashlib.blake2b(b";".join(parts), digest_size=8).hexdigest()
 
 
 @dataclass

@@ -17,6 +17,7 @@ import typing as t
 from datetime import datetime
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_wattivahti import compat
@@ -465,6 +466,8 @@ class CostsStream(_Settled):
     own beyond the prices the run fetches anyway)."""
 
     name = "costs"
+    #: The records are built with their schema's JSON types already (pricing's ``record``).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     primary_keys = ("metering_point", "kind", "timestamp")
     replication_key = "timestamp"
     schema = COSTS_SCHEMA
@@ -596,6 +599,7 @@ class MonthlyBillsStream(_Settled):
     over in the same run."""
 
     name = "monthly_bills"
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     primary_keys = ("metering_point", "kind", "month_start")
     replication_key = "month_start"
     schema = BILLS_SCHEMA

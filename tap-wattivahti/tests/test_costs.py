@@ -343,6 +343,7 @@ def test_the_ten_percent_vat_and_the_2024_change(costed, elering, simulator):
     expected = expected_costs(
         simulator, SEED_METERING_POINT, date(2022, 11, 29), date(2022, 12, 3), {}, [fixed], network
     )
+    assert elering.requests() == []  # a fixed price needs no market price: no request
     records = winter.records("costs")
     assert {r["resolution"] for r in records} == {"PT1H"}  # the meter was hourly then
     assert_records_are(records, expected)
@@ -524,3 +525,32 @@ def test_the_streams_schemas_and_keys(tap_config, catalog_selecting):
     assert keys["costs"] == ["metering_point", "kind", "timestamp"]
     assert keys["monthly_bills"] == ["metering_point", "kind", "month_start"]
     assert costs["schema"]["properties"]["total_eur"]["type"] == ["number", "null"]
+
+
+def test_an_hour_later_only_the_new_periods_and_the_month_to_date_are_emitted(
+    costed, elering, simulator
+):
+    energy, network = [SPOT], [GENERAL]
+    terms = {"energy_contracts": energy, "network_tariffs": network}
+    first = costed("2025-10-13", "2025-10-15T10:00:00", **terms)
+    second = costed("2025-10-13", "2025-10-15T11:00:00", state=first.state, **terms)
+    market = prices(elering, date(2025, 10, 13), date(2025, 10, 16))
+    ten = local_midnight(date(2025, 10, 15), HELSINKI) + HOUR * 10
+    new = {
+        at: cost
+        for at, cost in expected_costs(
+            simulator,
+            SEED_METERING_POINT,
+            date(2025, 10, 15),
+            date(2025, 10, 16),
+            market,
+            energy,
+            network,
+        ).items()
+        if ten <= datetime.fromisoformat(at) < ten + HOUR
+    }
+    assert len(new) == 4
+    assert_records_are(second.records("costs"), new)  # the running day grew: only its new hour
+    [october] = second.records("monthly_bills")
+    assert october["periods"] == bills(first)["2025-10"]["periods"] + 4
+    assert len(elering.requests()) <= 1
