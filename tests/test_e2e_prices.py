@@ -82,6 +82,22 @@ def test_a_month_of_prices_costs_and_its_bill_land_as_the_sources_have_them(
     assert readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) == []
     [bill] = influxdb1.points(influx_database, "electricity_bill")
     assert bill["complete"] is True
+    # The README's layout: amounts floats, counts integers, flags booleans.
+    amounts = ("energy", "transfer", "tax", "vat", "total")
+    assert influxdb1.field_types(influx_database, "electricity_bill") == {
+        "month": "string",
+        **dict.fromkeys(["kwh", "energy_fee_eur", "transfer_fee_eur"], "float"),
+        **{f"{name}_eur": "float" for name in amounts},
+        **dict.fromkeys(["expected_periods", "periods", "priced_periods"], "integer"),
+        "complete": "boolean",
+    }
+    units = ("spot_price_eur_mwh", "energy_c_per_kwh", "transfer_c_per_kwh", "tax_c_per_kwh")
+    assert influxdb1.field_types(influx_database, "electricity_cost") == {
+        **dict.fromkeys(["kwh", *units], "float"),
+        **{f"{name}_eur": "float" for name in amounts},
+        "resolution": "string",
+        "priced": "boolean",
+    }
 
 
 def readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) -> list[datetime]:
