@@ -10,7 +10,15 @@ from decimal import Decimal
 
 import pytest
 
-from tests.bills import Terms, as_read, expected_bill, expected_costs, per_day, terms_environment
+from tests.bills import (
+    Terms,
+    as_read,
+    expected_bill,
+    expected_costs,
+    per_day,
+    quarter_price,
+    terms_environment,
+)
 from tests.meltano_project import STATE_ID
 from tests.readme import influxql_queries
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
@@ -104,7 +112,7 @@ def readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database)
     """The README's "Check your bill" queries (October 2025 of the seed metering point) give the
     month's bill and day sums computed here from the same terms, meter values and prices; the
     periods without a price, which they list, are returned."""
-    bill_query, days_query, unpriced_query, day_query = [
+    bill_query, days_query, unpriced_query, day_query, negative_query = [
         q for q in influxql_queries() if '"electricity_cost"' in q or '"electricity_bill"' in q
     ]
     start, stop = local_midnight_utc(OCTOBER), local_midnight_utc(date(2025, 11, 1))
@@ -138,6 +146,23 @@ def readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database)
     assert [datetime.fromtimestamp(v[0], UTC) for v in series["values"]] == [
         day_start + timedelta(minutes=15 * i) for i in range(96)
     ]
+    costs = expected_costs(quarters, prices, terms)
+    negative = {at for at in costs if (quarter_price(prices, at) or 0) < 0}
+    [series] = influxdb1.query(negative_query, influx_database)
+    rows = {datetime.fromtimestamp(v[0], UTC): v[1:] for v in series["values"]}
+    assert set(rows) == negative
+    assert len(negative) > 10  # the simulated market has some (32 in this October)
+    for at, (kwh, eur_mwh, energy, vat) in rows.items():
+        lines = costs[at]
+        assert lines is not None
+        assert [kwh, eur_mwh, energy, vat] == pytest.approx(
+            [
+                float(lines.kwh),
+                float(quarter_price(prices, at) or 0),
+                float(lines.energy),
+                float(lines.vat),
+            ]
+        )
     return listed
 
 
