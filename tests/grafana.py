@@ -6,6 +6,7 @@ query to a real InfluxDB 1.x after doing what Grafana does first — substitute 
 the parts the dashboard uses are implemented; anything else makes the test fail, so a panel
 cannot use a macro or transformation that these tests do not follow. The rules are Grafana's:
 - `$timeFilter` is `time >= <from>ms and time <= <to>ms` (epoch milliseconds);
+- `${__from}` and `${__to}` are the same two instants in epoch milliseconds (without the unit);
 - `$__interval` is the time range divided by the panel's max data points, rounded to one of
   Grafana's steps, at least the panel's minimum interval, written like `15m`, `1h`, `1d`;
 - a multi-value variable inside a regex is `(a|b)` with each value regex-escaped, one value alone
@@ -114,13 +115,14 @@ def interpolate(
     """``query`` as Grafana sends it to InfluxDB."""
     start, end = time_range.milliseconds()
     query = query.replace("$timeFilter", f"time >= {start}ms and time <= {end}ms")
+    query = query.replace("${__from}", str(start)).replace("${__to}", str(end))
     if "$__interval" in query:
         query = query.replace("$__interval", interval(panel, time_range))
     for name, values in variables.items():
         escaped = [_regex_escape(v) for v in values]
         value = escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
         query = query.replace(f"${name}", value)
-    if re.search(r"\$\w", query):
+    if re.search(r"\$[\w{]", query):
         raise AssertionError(f"a macro or variable these tests do not know: {query}")
     return query
 

@@ -1,15 +1,19 @@
 """The README's CSV bill table: `meltano run --full-refresh tap-wattivahti target-csv` with
-MeltanoLabs' target-csv from the package index, run as written; the file's first lines are the
-README's excerpt, and its rows are the simulator's quarter hours to the watt-hour."""
+MeltanoLabs' target-csv from the package index, run as written with the terms of the README's
+"Check your bill"; each file's first lines are the README's excerpt, its rows are the
+simulator's quarter hours to the watt-hour, and the month's bill is what the test computes from
+the same terms, meter values and prices."""
 
 from __future__ import annotations
 
 import csv
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from tests.bills import Terms, expected_bill, expected_costs, terms_environment, total
 from tests.readme import README
 from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 
@@ -32,12 +36,13 @@ def readme_recipe() -> dict[str, str]:
 
 
 def readme_excerpts() -> list[list[str]]:
-    """The lines of each ```csv block of the section: consumption.csv, then daily_totals.csv."""
+    """The lines of each ```csv block of the section: consumption.csv, daily_totals.csv, then
+    monthly_bills.csv."""
     blocks = re.findall(r"```csv\n(.*?)```", readme_section(), flags=re.DOTALL)
     return [block.splitlines() for block in blocks]
 
 
-def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simulator):
+def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simulator, elering):
     env = readme_recipe()
     start = datetime.fromisoformat(env["TAP_WATTIVAHTI_START_DATE"])
     stop = datetime.fromisoformat(env["TAP_WATTIVAHTI_END_DATE"])
@@ -45,7 +50,8 @@ def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simula
     output = meltano.project / "output"
     for stale in output.glob("*.csv"):
         stale.unlink()
-    result = meltano("run", "--full-refresh", "tap-wattivahti", "target-csv", env=env)
+    run_env = {**env, **terms_environment()}
+    result = meltano("run", "--full-refresh", "tap-wattivahti", "target-csv", env=run_env)
     assert result.returncode == 0, result.output[-5000:]
 
     text = (output / "consumption.csv").read_text(encoding="utf-8")
@@ -85,5 +91,25 @@ def test_readme_csv_recipe_writes_the_quarter_hours_of_the_month(meltano, simula
             local_midnight_utc(first + timedelta(days=1)),
         )
         assert float(row["kwh"]) == pytest.approx(truth_kwh, abs=0.0005), local_day
-    assert len(excerpts) == 2, "README: show the first lines of output/daily_totals.csv too"
+    assert len(excerpts) == 3, "README: show the first lines of daily_totals.csv and the bill"
     assert excerpts[1] == totals.read_text(encoding="utf-8").splitlines()[: len(excerpts[1])]
+
+    # The month's bill, and the costs of its quarter hours, from the README's example terms.
+    terms, prices = Terms.from_readme(), elering.truth("FI", start, stop)
+    bills = (output / "monthly_bills.csv").read_text(encoding="utf-8")
+    assert excerpts[2] == bills.splitlines()
+    [bill] = list(csv.DictReader(bills.splitlines()))
+    expected = expected_bill(truth, prices, date(2025, 10, 1), terms)
+    assert datetime.fromisoformat(bill.pop("month_start")) == expected.pop("month_start")
+    assert (bill.pop("metering_point"), bill.pop("kind")) == (SEED_METERING_POINT, "consumption")
+    assert bill.pop("complete") == "True"
+    assert expected.pop("complete") is True
+    written = {k: v if k == "month" else float(v) for k, v in bill.items()}
+    computed = {k: v if isinstance(v, str) else float(v) for k, v in expected.items()}
+    assert written == pytest.approx(computed, abs=1e-9)
+    costs = list(csv.DictReader((output / "costs.csv").read_text(encoding="utf-8").splitlines()))
+    assert len(costs) == len(truth) == 2980
+    summed = total(c for c in expected_costs(truth, prices, terms).values() if c is not None)
+    assert sum(float(r["total_eur"]) for r in costs) == pytest.approx(float(summed.total))
+    fees = (terms.energy_fee + terms.transfer_fee) * Decimal("1.255")  # with their VAT
+    assert Decimal(bill["total_eur"]) == pytest.approx(summed.total + fees)

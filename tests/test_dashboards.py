@@ -1,7 +1,8 @@
 """The InfluxQL Grafana dashboard (grafana/dashboards/electricity-influxql.json): every panel query
 runs on a real InfluxDB 1.x, after one sync of the simulator through the tap and the target (in
-this process, with the shipped meltano.yml's measurement names), the way Grafana sends it
-(tests/grafana.py), and its numbers are the simulator's truth.
+this process, with the shipped meltano.yml's measurement names; the costs and bills with the
+README's example terms), the way Grafana sends it (tests/grafana.py), and its numbers are the
+simulator's truth (the costs and bills computed in tests/bills.py).
 
 The Flux dashboard (electricity.json) is not run: no InfluxDB 2.x can run here.
 """
@@ -23,6 +24,15 @@ import yaml
 from tap_wattivahti.tap import TapWattiVahti
 from target_influxdb.target import TargetInfluxDB
 
+from tests.bills import (
+    Terms,
+    as_read,
+    expected_bill,
+    expected_costs,
+    per_day,
+    per_hour,
+    readme_terms,
+)
 from tests.fixtures import catalog_selecting
 from tests.grafana import TimeRange, interpolate, interval, panel_time_range, to_rows, transform
 from tests.hub import project_plugin
@@ -44,6 +54,7 @@ DATASOURCES = REPO_ROOT / "grafana" / "provisioning" / "datasources" / "influxdb
 SECOND_POINT = "7654321"
 ALL = [SEED_METERING_POINT, SECOND_POINT]
 FIRST_DAY, DAYS = date(2025, 9, 29), 35  # to 2025-11-02: three months, both DST-free edges
+SYNCED_STOP = local_midnight_utc(FIRST_DAY + timedelta(DAYS))
 FALL_DAY = date(2025, 10, 26)
 # A hole WattiVahti never fills (the simulator leaves it out of every series): two quarter hours
 # on 2025-10-14, local 13:15-13:45, so the incomplete-days panel has a day to show.
@@ -51,6 +62,10 @@ HOLE_DAY = date(2025, 10, 14)
 HOLE = [local_midnight_utc(HOLE_DAY) + timedelta(hours=13, minutes=m) for m in (15, 30)]
 KINDS = {"Consumption": CONSUMPTION, "Production": PRODUCTION}
 PRICE_PANEL = "Spot price today and tomorrow (c/kWh, VAT excluded)"
+HOUR_COST = "Cost per hour (EUR, VAT included)"
+DAY_COST = "Cost per day, Finnish time (EUR, VAT included)"
+BILLS = "Monthly bills"
+COST_LINES = {"Energy": "energy", "Transfer": "transfer", "Tax": "tax", "VAT": "vat"}
 TESTED_PANELS = {
     "Consumption and production per quarter hour (kWh)",
     "Per hour (kWh)",
@@ -59,6 +74,9 @@ TESTED_PANELS = {
     "Daily totals",
     "Incomplete days",
     PRICE_PANEL,
+    HOUR_COST,
+    DAY_COST,
+    BILLS,
 }
 
 
@@ -100,6 +118,25 @@ class Synced:
             points = [p for p in points if self.sim.metering_points[p].production]
         return sum(self.sim.truth_kwh(p, start, stop, KINDS[kind]) for p in points)
 
+    def quarters(self, point: str) -> dict[datetime, int]:
+        """The synced consumption quarter hours (Wh) of ``point``."""
+        return self.sim.truth(point, local_midnight_utc(FIRST_DAY), SYNCED_STOP)
+
+    def prices(self) -> dict:
+        return self.elering.truth("FI", local_midnight_utc(FIRST_DAY), SYNCED_STOP)
+
+    def cost_lines(self, points: list[str], per: Any) -> dict[datetime, dict[str, float]]:
+        """Hour or local day (``per``) → the cost lines of ``points``' consumption, in EUR."""
+        terms, prices = Terms.from_readme(), self.prices()
+        summed: dict[datetime, dict[str, float]] = defaultdict(
+            lambda: dict.fromkeys(COST_LINES, 0.0)
+        )
+        for point in points:
+            for at, lines in per(expected_costs(self.quarters(point), prices, terms)).items():
+                for alias, name in COST_LINES.items():
+                    summed[at][alias] += float(getattr(lines, name))
+        return dict(summed)
+
 
 def sync(
     sim: Simulator,
@@ -110,16 +147,20 @@ def sync(
     elering: EleringSimulator | None = None,
 ) -> None:
     """One sync of the simulator's consumption, production and daily totals (and with
-    ``elering``, its spot prices) from ``start`` to ``stop`` through the tap and the target (in
-    this process), with the shipped meltano.yml's measurement names."""
-    prices = {"elering_url": elering.url} if elering is not None else {}
+    ``elering``, its spot prices, and the costs and monthly bills of the README's example terms)
+    from ``start`` to ``stop`` through the tap and the target (in this process), with the shipped
+    meltano.yml's measurement names."""
+    prices: dict[str, Any] = {"elering_url": elering.url} if elering is not None else {}
+    if prices:  # the costs need the prices: the README's example terms
+        prices.update(readme_terms())
     config = sim.tap_config(
         refresh_token_file=str(folder / "token.txt"),
         start_date=start.isoformat(),
         end_date=stop.isoformat(),
         **prices,
     )
-    streams = ("consumption", "production", "daily_totals", *(("spot_prices",) if prices else ()))
+    priced = ("spot_prices", "costs", "monthly_bills") if prices else ()
+    streams = ("consumption", "production", "daily_totals", *priced)
     singer = io.StringIO()
     with redirect_stdout(singer):
         catalog = catalog_selecting(config, *streams)
@@ -135,8 +176,8 @@ def sync(
 @pytest.fixture(scope="module")
 def synced(influxdb1: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     """One sync: two metering points (the seed one also produces), consumption, production,
-    daily totals and spot prices, 2025-09-29 to 2025-11-02 local time, with a hole on
-    2025-10-14."""
+    daily totals, spot prices, costs and monthly bills, 2025-09-29 to 2025-11-02 local time, with
+    a hole on 2025-10-14."""
     points = [MeteringPoint(SEED_METERING_POINT, production=True), MeteringPoint(SECOND_POINT)]
     start, stop = local_midnight_utc(FIRST_DAY), local_midnight_utc(FIRST_DAY + timedelta(DAYS))
     database = "dashboards"
@@ -289,6 +330,63 @@ def test_daily_totals_and_incomplete_days_panels(synced):
             row["complete"],
         )
     assert listed == dict.fromkeys(rows, (HOLE_DAY.isoformat(), 94, 2, 96, False))
+
+
+def test_cost_per_hour_stacks_energy_transfer_tax_and_vat_over_the_fall_dst_day(synced):
+    shown = panel(HOUR_COST)
+    assert shown["fieldConfig"]["defaults"]["unit"] == "currencyEUR"
+    assert shown["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    day = TimeRange.days(FALL_DAY, 1)
+    for points in ([SEED_METERING_POINT], ALL):
+        answers = synced.query(HOUR_COST, day, points)
+        assert list(answers) == list(COST_LINES)
+        truth = synced.cost_lines(points, per_hour)
+        for alias, series in answers.items():
+            hours = by_time(series)
+            assert len(hours) == 25
+            expected = {h: v[alias] for h, v in truth.items() if day.start <= h <= day.end}
+            assert hours == pytest.approx(expected, abs=1e-9), alias
+
+
+def test_cost_per_day_gives_the_local_days_of_three_months(synced):
+    assert panel(DAY_COST)["options"]["stacking"] == "normal"
+    month = TimeRange.days(FIRST_DAY, DAYS)
+    answers = synced.query(DAY_COST, month, ALL)
+    assert list(answers) == list(COST_LINES)
+    truth = synced.cost_lines(ALL, per_day)
+    assert [d.astimezone(HELSINKI).date() for d in truth] == [
+        FIRST_DAY + timedelta(n) for n in range(DAYS)
+    ]
+    for alias, series in answers.items():
+        expected = {d: v[alias] for d, v in truth.items()}
+        assert by_time(series) == pytest.approx(expected, abs=1e-9), alias
+
+
+def bill_rows(series: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(metering point, kind, month) → the table row."""
+    rows = {}
+    for one in series:
+        for values in one["values"]:
+            row = dict(zip(one["columns"], values, strict=True))
+            rows[one["tags"]["metering_point"], one["tags"]["kind"], row["month"]] = row
+    return rows
+
+
+def test_monthly_bills_table_gives_each_months_bill(synced):
+    months = {name: date.fromisoformat(f"{name}-01") for name in ("2025-09", "2025-10", "2025-11")}
+    rows = bill_rows(synced.query(BILLS, TimeRange.days(FIRST_DAY, DAYS), ALL)["A"])
+    assert set(rows) == {(p, "consumption", name) for p in ALL for name in months}
+    terms, prices = Terms.from_readme(), synced.prices()
+    for (point, _, name), row in rows.items():
+        expected = expected_bill(synced.quarters(point), prices, months[name], terms)
+        assert row == pytest.approx(as_read(expected), abs=1e-9), (point, name)
+    # The meter's hole of 2025-10-14 leaves October incomplete: two of its 2980 periods missing.
+    october = rows[SEED_METERING_POINT, "consumption", "2025-10"]
+    counts = ("expected_periods", "periods", "priced_periods", "complete")
+    assert [october[c] for c in counts] == [2980, 2978, 2978, False]
+    # A week inside October shows October's bill, which began before the week.
+    week = synced.query(BILLS, TimeRange.days(date(2025, 10, 20), 7), ALL)["A"]
+    assert set(bill_rows(week)) == {(p, "consumption", "2025-10") for p in ALL}
 
 
 # Least privilege on InfluxDB 1.x (README, "Least privilege"): the target needs only WRITE on its

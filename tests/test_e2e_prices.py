@@ -1,5 +1,7 @@
-"""End to end: spot prices through the real `meltano run tap-wattivahti target-influxdb` on the
-shipped meltano.yml, from the Elering simulator into a real InfluxDB 1.x (`electricity_price`)."""
+"""End to end: spot prices, and the costs and monthly bills of the README's example terms, through
+the real `meltano run tap-wattivahti target-influxdb` on the shipped meltano.yml, from the
+WattiVahti and Elering simulators into a real InfluxDB 1.x (`electricity_price`,
+`electricity_cost`, `electricity_bill`)."""
 
 from __future__ import annotations
 
@@ -8,23 +10,37 @@ from decimal import Decimal
 
 import pytest
 
+from tests.bills import (
+    Terms,
+    as_read,
+    expected_bill,
+    expected_costs,
+    per_day,
+    quarter_price,
+    terms_environment,
+)
 from tests.meltano_project import STATE_ID
 from tests.readme import influxql_queries
-from tests.simulator import local_midnight_utc
+from tests.simulator import HELSINKI, SEED_METERING_POINT, local_midnight_utc
 from tests.test_e2e import assert_ok, window
 
 UTC = timezone.utc
 
 
-def test_a_month_of_prices_lands_in_electricity_price_as_the_source_has_them(
+OCTOBER = date(2025, 10, 1)
+
+
+def test_a_month_of_prices_costs_and_its_bill_land_as_the_sources_have_them(
     meltano, simulator, elering, influxdb1, influx_database
 ):
-    # October 2025: the first quarter-hour market days and the 25-hour DST day.
-    start, stop = local_midnight_utc(date(2025, 10, 1)), local_midnight_utc(date(2025, 11, 1))
+    # October 2025: the first quarter-hour market days and the 25-hour DST day, with the terms
+    # of the README's "Check your bill" (a spot contract and a general network tariff).
+    start, stop = local_midnight_utc(OCTOBER), local_midnight_utc(date(2025, 11, 1))
     simulator.available_until = stop
     hole = datetime(2025, 10, 28, 10, 15, tzinfo=UTC)  # inside the settlement window
     elering.missing = {hole}
-    result = meltano.run_pipeline(env=window(date(2025, 10, 1), date(2025, 11, 1)))
+    env = {**window(OCTOBER, date(2025, 11, 1)), **terms_environment()}
+    result = meltano.run_pipeline(env=env)
     assert_ok(result)
     assert "1 past period(s) have no price at the source: 2025-10-28 12:15" in result.output
 
@@ -45,13 +61,22 @@ def test_a_month_of_prices_lands_in_electricity_price_as_the_source_has_them(
     }
     assert len(elering.requests()) == 1  # a month is one request
     readme_queries_give_the_sources_prices(elering, influxdb1, influx_database)
+    # The period without a price is costed without euros; the month is not complete.
+    costs = influxdb1.points(influx_database, "electricity_cost")
+    assert len(costs) == 2980
+    [unpriced] = [p for p in costs if not p["priced"]]
+    assert datetime.fromtimestamp(unpriced["time"], UTC) == hole
+    assert [k for k in unpriced if k.endswith("_eur") and unpriced[k] is not None] == []
+    assert readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) == [hole]
 
-    # The hole is filled at the source: the next run asks it again and stores it.
+    # The hole is filled at the source: the next run asks it again and stores it, and costs it.
     elering.missing.clear()
     elering.clear_log()
-    assert_ok(meltano.run_pipeline(env=window(date(2025, 10, 1), date(2025, 11, 1))))
+    assert_ok(meltano.run_pipeline(env=env))
     [again] = elering.requests()
-    assert again.params["start"] == "2025-10-28T10:15:00.000Z"
+    # From the local midnight of the hole's day: costs prices that day again (and spot_prices
+    # asks from the hole), in the run's one request.
+    assert again.params["start"] == "2025-10-27T22:00:00.000Z"
     points = influxdb1.points(influx_database, "electricity_price")
     assert len(points) == len(truth) + 1
     partitions = meltano.state(STATE_ID)["singer_state"]["bookmarks"]["spot_prices"]["partitions"]
@@ -62,6 +87,83 @@ def test_a_month_of_prices_lands_in_electricity_price_as_the_source_has_them(
             "replication_key_value": "2025-10-31T21:45:00+00:00",
         }
     ]
+    assert readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) == []
+    [bill] = influxdb1.points(influx_database, "electricity_bill")
+    assert bill["complete"] is True
+    # The README's layout: amounts floats, counts integers, flags booleans.
+    amounts = ("energy", "transfer", "tax", "vat", "total")
+    assert influxdb1.field_types(influx_database, "electricity_bill") == {
+        "month": "string",
+        **dict.fromkeys(["kwh", "energy_fee_eur", "transfer_fee_eur"], "float"),
+        **{f"{name}_eur": "float" for name in amounts},
+        **dict.fromkeys(["expected_periods", "periods", "priced_periods"], "integer"),
+        "complete": "boolean",
+    }
+    units = ("spot_price_eur_mwh", "energy_c_per_kwh", "transfer_c_per_kwh", "tax_c_per_kwh")
+    assert influxdb1.field_types(influx_database, "electricity_cost") == {
+        **dict.fromkeys(["kwh", *units], "float"),
+        **{f"{name}_eur": "float" for name in amounts},
+        "resolution": "string",
+        "priced": "boolean",
+    }
+
+
+def readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) -> list[datetime]:
+    """The README's "Check your bill" queries (October 2025 of the seed metering point) give the
+    month's bill and day sums computed here from the same terms, meter values and prices; the
+    periods without a price, which they list, are returned."""
+    bill_query, days_query, unpriced_query, day_query, negative_query = [
+        q for q in influxql_queries() if '"electricity_cost"' in q or '"electricity_bill"' in q
+    ]
+    start, stop = local_midnight_utc(OCTOBER), local_midnight_utc(date(2025, 11, 1))
+    quarters = simulator.truth(SEED_METERING_POINT, start, stop)
+    prices = elering.truth("FI", start, stop)
+    terms = Terms.from_readme()
+    expected = expected_bill(quarters, prices, OCTOBER, terms)
+    [series] = influxdb1.query(bill_query, influx_database)
+    [values] = series["values"]
+    row = dict(zip(series["columns"], values, strict=True))
+    assert row == pytest.approx(as_read(expected), abs=1e-9)
+    assert row["kwh"] == pytest.approx(simulator.truth_kwh(SEED_METERING_POINT, start, stop))
+
+    days = per_day(expected_costs(quarters, prices, terms))
+    [series] = influxdb1.query(days_query, influx_database)
+    assert len(series["values"]) == 31
+    for epoch, kwh, energy, transfer, tax, vat, total in series["values"]:
+        lines = days[datetime.fromtimestamp(epoch, UTC)]
+        expected_lines = [lines.energy, lines.transfer, lines.tax, lines.vat, lines.total]
+        assert [energy, transfer, tax, vat, total] == pytest.approx(
+            [float(x) for x in expected_lines], abs=1e-9
+        )
+        day = datetime.fromtimestamp(epoch, HELSINKI).date()
+        day_kwh = sum(wh for at, wh in quarters.items() if at.astimezone(HELSINKI).date() == day)
+        assert kwh == pytest.approx(day_kwh / 1000)  # unpriced periods' kWh included
+
+    unpriced = influxdb1.query(unpriced_query, influx_database)
+    listed = [datetime.fromtimestamp(t, UTC) for s in unpriced for t, *_ in s["values"]]
+    [series] = influxdb1.query(day_query, influx_database)
+    day_start = local_midnight_utc(date(2025, 10, 28))
+    assert [datetime.fromtimestamp(v[0], UTC) for v in series["values"]] == [
+        day_start + timedelta(minutes=15 * i) for i in range(96)
+    ]
+    costs = expected_costs(quarters, prices, terms)
+    negative = {at for at in costs if (quarter_price(prices, at) or 0) < 0}
+    [series] = influxdb1.query(negative_query, influx_database)
+    rows = {datetime.fromtimestamp(v[0], UTC): v[1:] for v in series["values"]}
+    assert set(rows) == negative
+    assert len(negative) > 10  # the simulated market has some (32 in this October)
+    for at, (kwh, eur_mwh, energy, vat) in rows.items():
+        lines = costs[at]
+        assert lines is not None
+        assert [kwh, eur_mwh, energy, vat] == pytest.approx(
+            [
+                float(lines.kwh),
+                float(quarter_price(prices, at) or 0),
+                float(lines.energy),
+                float(lines.vat),
+            ]
+        )
+    return listed
 
 
 def readme_queries_give_the_sources_prices(elering, influxdb1, influx_database) -> None:

@@ -281,8 +281,15 @@ def test_grafana_provisioning_points_at_the_compose_influxdb():
     dashboard = json.loads((REPO_ROOT / "grafana/dashboards/electricity.json").read_text())
     queries = [t["query"] for p in dashboard["panels"] for t in p["targets"]]
     written = plugin_definition("target-influxdb")["config"]["measurements"]
-    measurements = {written["consumption"], written["daily_totals"], written["spot_prices"]}
-    assert measurements == {"electricity_consumption", "electricity_daily", "electricity_price"}
+    streams = ("consumption", "daily_totals", "spot_prices", "costs", "monthly_bills")
+    measurements = {written[stream] for stream in streams}
+    assert measurements == {
+        "electricity_consumption",
+        "electricity_daily",
+        "electricity_price",
+        "electricity_cost",
+        "electricity_bill",
+    }
     assert all(any(f'r._measurement == "{m}"' in q for m in measurements) for q in queries)
     daily = [q for q in queries if '"electricity_daily"' in q]
     assert any('r._field == "kwh"' in q for q in daily)  # the daily kWh panel
@@ -290,6 +297,10 @@ def test_grafana_provisioning_points_at_the_compose_influxdb():
     prices = [q for q in queries if '"electricity_price"' in q]
     assert prices == [q for q in prices if "r._value / 10.0" in q]  # EUR/MWh → c/kWh
     assert len(prices) == 1
+    costs = [q for q in queries if '"electricity_cost"' in q]
+    assert [re.findall(r"every: (\w+)", q) for q in costs] == [["1h"], ["1d"]]
+    assert all('r.kind == "consumption"' in q for q in costs)
+    assert len([q for q in queries if '"electricity_bill"' in q]) == 1
     assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {datasource["uid"]}
 
 

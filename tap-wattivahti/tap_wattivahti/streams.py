@@ -666,6 +666,9 @@ class SpotPricesStream(_Settled):
         them."""
         area = str(context["area"])
         if area not in self._runs:
+            # Planned before the SDK syncs the partition when costs ask for the prices first:
+            # its bookmark is then not yet where get_starting_timestamp reads it.
+            compat.write_starting_value(self, context)
             state = PriceState(self.get_context_state(context))
             self._runs[area] = PriceRun(
                 settings=self.settings,

@@ -554,3 +554,21 @@ def test_an_hour_later_only_the_new_periods_and_the_month_to_date_are_emitted(
     [october] = second.records("monthly_bills")
     assert october["periods"] == bills(first)["2025-10"]["periods"] + 4
     assert len(elering.requests()) <= 1
+
+
+def test_with_spot_prices_the_next_runs_one_request_starts_where_the_streams_need_it(
+    tap_config, elering, catalog_selecting, run_tap
+):
+    """costs ask for the run's prices before spot_prices syncs: spot_prices' part of the one
+    request still starts after its bookmark, not at start_date."""
+    terms = {"energy_contracts": [SPOT], "network_tariffs": [GENERAL]}
+    config = tap_config(
+        elering_url=elering.url, start_date="2025-10-13", end_date="2025-10-20", **terms
+    )
+    catalog = catalog_selecting(config, "consumption", "spot_prices", "costs", "monthly_bills")
+    first = run_tap(config, catalog=catalog)
+    elering.clear_log()
+    run_tap(config, state=first.state, catalog=catalog)
+    [again] = elering.requests()
+    # The meter reads the bookmark's day (2025-10-19) again, which costs prices again.
+    assert again.params["start"] == "2025-10-18T21:00:00.000Z"
