@@ -7,12 +7,15 @@ the tests that need it FAIL with a message saying how to provide it; nothing is 
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import typing as t
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,14 +177,41 @@ def built_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]
         pytest.fail(str(exc), pytrace=False)
 
 
+def installed_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    install_into: Callable[[Path], subprocess.CompletedProcess[str]],
+) -> Path:
+    """The folder ``name`` in which ``install_into(folder)`` ran once for the whole test run:
+    pytest-xdist workers share it (the first one installs, the others wait for it), so a
+    `meltano install` costs its processor time once, not once per worker. A failed
+    install FAILS the test that needs it, with Meltano's output."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder of this run, shared by its workers
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".installed"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            result = install_into(folder)
+            if result.returncode != 0:
+                pytest.fail(
+                    f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False
+                )
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped Meltano project, copied to a temporary folder and `meltano install`-ed once."""
-    project = make_project(tmp_path_factory.mktemp("meltano-project"))
-    result = install(project)
-    if result.returncode != 0:
-        pytest.fail(f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return project
+    """The shipped Meltano project, copied to a temporary folder of this worker; its plugins
+    `meltano install`-ed once for the whole run."""
+    installed = installed_once(
+        tmp_path_factory, "meltano-installed", lambda folder: install(make_project(folder))
+    )
+    return make_project(tmp_path_factory.mktemp("meltano-project"), plugins_from=installed)
 
 
 @pytest.fixture
