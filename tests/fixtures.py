@@ -34,7 +34,7 @@ from tests.servers import (
     victoria_metrics_binary,
 )
 from tests.simulator import SEED_METERING_POINT, Simulator
-from tests.wheels import BuildError, Built, build_all
+from tests.wheels import BuildError, Built, build_all, distributions
 
 _started: dict[str, str] = {}
 
@@ -170,11 +170,33 @@ def open_folder() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def built_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
-    """Both plugins' wheel and sdist, built once per session with `uv build`."""
+    """Both plugins' wheel and sdist, built once per test run with `uv build`."""
     try:
-        return build_all(tmp_path_factory.mktemp("dist"))
+        return distributions(made_once(tmp_path_factory, "dist", build_all))
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]
+) -> Path:
+    """The folder ``name`` that ``make(folder)`` filled once for the whole test run: the
+    pytest-xdist workers share it (the first one makes it, the others wait for it), so a
+    `meltano install` or `uv build` costs its processor time once, not once per worker. When
+    ``make`` fails (it raises), the next test that needs the folder tries again."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder of this run, shared by its workers
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".made"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
 
 
 def installed_once(
@@ -182,26 +204,16 @@ def installed_once(
     name: str,
     install_into: Callable[[Path], subprocess.CompletedProcess[str]],
 ) -> Path:
-    """The folder ``name`` in which ``install_into(folder)`` ran once for the whole test run:
-    pytest-xdist workers share it (the first one installs, the others wait for it), so a
-    `meltano install` costs its processor time once, not once per worker. A failed
-    install FAILS the test that needs it, with Meltano's output."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the folder of this run, shared by its workers
-    folder = base / name
-    with open(base / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = folder / ".installed"
-        if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            result = install_into(folder)
-            if result.returncode != 0:
-                pytest.fail(
-                    f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False
-                )
-            done.touch()
-    return folder
+    """The folder ``name`` in which ``install_into(folder)`` (a `meltano install`) succeeded
+    once for the whole test run (see :func:`made_once`); a failure FAILS the test that needs
+    it, with Meltano's output."""
+
+    def install_or_fail(folder: Path) -> None:
+        result = install_into(folder)
+        if result.returncode != 0:
+            pytest.fail(f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+
+    return made_once(tmp_path_factory, name, install_or_fail)
 
 
 @pytest.fixture(scope="session")
