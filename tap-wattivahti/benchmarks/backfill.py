@@ -18,6 +18,13 @@ a 3-year backfill (2023-2025: hourly prices, then quarter hours from the 2025-10
 of an hourly run with consumption and spot_prices selected: after a first run of a week, the run
 an hour later, as cron runs it (up to the end of tomorrow, by the real clock).
 
+Costs and monthly bills (a spot contract and a general tariff, prices from the Elering
+simulator): the 3-year backfill with consumption, daily_totals and spot_prices selected, and the
+same with costs and monthly_bills as well, run alternately (two rounds, the faster of each
+counted) so that both see the same machine load; printed: their wall times, what costs and
+bills add (the target is at most 20 %), and the records and requests of each. Then the hourly
+run after a first run of a week, with and without the two streams: its requests.
+
 The tap runs as a separate process, exactly as Meltano runs it; its output is counted as it
 streams and its peak resident memory is read from the kernel's accounting of that process
 (``wait4``).
@@ -68,10 +75,15 @@ class Run:
     #: spot_prices records, and requests to the price source (when one was given)
     price_records: int
     price_requests: int
+    #: costs and monthly_bills records
+    cost_records: int
+    bill_records: int
     state: dict[str, Any]
     meterdata_requests: int
     token_requests: int
     seconds: float
+    #: CPU seconds of the tap process (user + system): steadier than wall time under load
+    cpu_seconds: float
     peak_rss_mib: float
 
 
@@ -121,6 +133,7 @@ def run_tap(
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_WATTIVAHTI_")}
     log_path = folder / "tap.log"
     records, price_records, last_state = 0, 0, {}
+    cost_records = bill_records = 0
     began = time.monotonic()
     with log_path.open("wb") as log:
         tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
@@ -130,6 +143,10 @@ def run_tap(
                 records += 1
             elif line.startswith(b'{"type":"RECORD","stream":"spot_prices"'):
                 price_records += 1
+            elif line.startswith(b'{"type":"RECORD","stream":"costs"'):
+                cost_records += 1
+            elif line.startswith(b'{"type":"RECORD","stream":"monthly_bills"'):
+                bill_records += 1
             elif line.startswith(b'{"type":"STATE"'):
                 last_state = json.loads(line)["value"]
         _, status, usage = os.wait4(tap.pid, 0)
@@ -143,10 +160,13 @@ def run_tap(
         records=records,
         price_records=price_records,
         price_requests=len(prices.requests()) if prices is not None else 0,
+        cost_records=cost_records,
+        bill_records=bill_records,
         state=last_state,
         meterdata_requests=len(sim.requests("meterdata")),
         token_requests=len(sim.requests("token")),
         seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mib=usage.ru_maxrss / 1024,  # kilobytes on Linux
     )
 
@@ -196,6 +216,41 @@ def price_runs(prices: PriceSimulator, folder: Path) -> tuple[Run, Run]:
         return backfill, hourly
 
 
+#: The terms of the cost runs (in force over the whole 3-year backfill).
+TERMS = {
+    "energy_contracts": [
+        {"from": "2021-01-01", "type": "spot", "margin_c_per_kwh": 0.49, "monthly_fee_eur": 3.9}
+    ],
+    "network_tariffs": [
+        {"from": "2021-01-01", "type": "general", "c_per_kwh": 2.9, "monthly_fee_eur": 7.5}
+    ],
+}
+WITHOUT_COSTS = ("consumption", "daily_totals", "spot_prices")
+WITH_COSTS = (*WITHOUT_COSTS, "costs", "monthly_bills")
+
+
+def cost_runs(folder: Path) -> dict[str, dict[str, Run]]:
+    """The 3-year backfill without and with costs (alternately, the faster of two each), and
+    the hourly run after a first run of a week, without and with them."""
+    runs: dict[str, dict[str, Run]] = {"backfill": {}, "hourly": {}}
+    with EleringSimulator() as prices, Simulator([MeteringPoint(CODE, switch_date=SWITCH)]) as sim:
+        start, stop = BACKFILLS["3 years"]
+        settings = {"start_date": start, "end_date": stop, **price_settings(prices), **TERMS}
+        for _ in range(2):
+            for name, streams in (("without", WITHOUT_COSTS), ("with", WITH_COSTS)):
+                run = run_tap(sim, folder, settings, prices=prices, streams=streams)
+                best = runs["backfill"].get(name)
+                if best is None or run.seconds < best.seconds:
+                    runs["backfill"][name] = run
+        hourly = {**price_settings(prices), **TERMS}
+        for name, streams in (("without", WITHOUT_COSTS), ("with", WITH_COSTS)):
+            first = run_tap(sim, folder, hourly, prices=prices, streams=streams)
+            runs["hourly"][name] = run_tap(
+                sim, folder, hourly, first.state, prices=prices, streams=streams
+            )
+    return runs
+
+
 def main() -> None:
     """Run the backfills, the incremental runs and the price runs and print three tables."""
     with tempfile.TemporaryDirectory(prefix="tap-wattivahti-bench-") as name:
@@ -210,6 +265,7 @@ def main() -> None:
             "elering": price_runs(EleringSimulator(), folder),
             "entsoe": price_runs(EntsoeSimulator(), folder),
         }
+        costs = cost_runs(folder)
     print(
         f"{'backfill':<9} {'records':>8} {'meterdata req':>13} {'windows':>7} "
         f"{'token req':>9} {'seconds':>8} {'records/s':>9} {'peak RSS MiB':>12}"
@@ -237,6 +293,40 @@ def main() -> None:
         print(
             f"{name:<8} {f'{long.price_requests} ({long.price_records})':>18} "
             f"{long.seconds:>8.1f} {f'{hourly.price_requests} ({hourly.price_records})':>11}"
+        )
+
+    print()
+    without, with_costs = costs["backfill"]["without"], costs["backfill"]["with"]
+    added = with_costs.seconds / without.seconds - 1
+    added_cpu = with_costs.cpu_seconds / without.cpu_seconds - 1
+    print(
+        "costs and monthly_bills on the 3-year backfill (side by side in this run, the faster "
+        "of two rounds each; target: at most 20 % added)"
+    )
+    print(
+        f"{'streams':<26} {'seconds':>8} {'CPU s':>6} {'consumption':>11} {'costs':>7} "
+        f"{'bills':>5} "
+        f"{'meterdata req':>13} {'price req':>9} {'peak RSS MiB':>12}"
+    )
+    for label, run in (("without costs", without), ("with costs, monthly_bills", with_costs)):
+        print(
+            f"{label:<26} {run.seconds:>8.1f} {run.cpu_seconds:>6.1f} {run.records:>11} "
+            f"{run.cost_records:>7} "
+            f"{run.bill_records:>5} {run.meterdata_requests:>13} {run.price_requests:>9} "
+            f"{run.peak_rss_mib:>12.1f}"
+        )
+    print(
+        f"costs and monthly_bills add {added:.0%} to the backfill's wall time, "
+        f"{added_cpu:.0%} to the tap's CPU time"
+    )
+    print()
+    print("the hourly run after a first run of a week (records in brackets)")
+    print(f"{'streams':<26} {'meterdata req':>13} {'price req':>9} {'costs':>6} {'bills':>6}")
+    for label, name in (("without costs", "without"), ("with costs, monthly_bills", "with")):
+        run = costs["hourly"][name]
+        print(
+            f"{label:<26} {run.meterdata_requests:>13} {run.price_requests:>9} "
+            f"{run.cost_records:>6} {run.bill_records:>6}"
         )
 
 

@@ -110,6 +110,11 @@ class MeterResult:
     summaries: list[DaySummary]
     #: The first local day a later run may fetch again (older marks may go); None: no bookmark.
     keep_from: date | None
+    #: The real (non-null) values of every local day the run fetched from its midnight on (the
+    #: running day too), by day: what ``costs`` prices. Empty when no derived stream takes them.
+    days: dict[date, list[Value]] = field(default_factory=dict)
+    #: Where the meter's 15-minute grid begins (None: hourly only, as far as known).
+    quarters_from: datetime | None = None
 
 
 @dataclass
@@ -179,6 +184,8 @@ class MeterRun:
         self._changed: list[date] = []
         self._gone: dict[date, int] = {}
         self._summaries: list[DaySummary] = []
+        self._owed = owed
+        self._days: dict[date, list[Value]] = {}
         self.result: MeterResult | None = None
 
     # ------------------------------------------------------------------ the range
@@ -431,6 +438,8 @@ class MeterRun:
             self._newest = real[-1]
         if not whole:
             return emit, gone, None
+        if self._owed and (real or day in self._gone):
+            self._days[day] = real
         if end == day_stop:
             self._summaries.append(
                 DaySummary(
@@ -519,7 +528,24 @@ class MeterRun:
         summaries = [
             s for s in self._summaries if (last_day and s.day <= last_day) or s.day in self._gone
         ]
-        self.result = MeterResult(self.kind, self.code, self.range.start, summaries, keep_from)
+        self.result = MeterResult(
+            self.kind,
+            self.code,
+            self.range.start,
+            summaries,
+            keep_from,
+            self._days,
+            self._grid_from(),
+        )
+
+    def _grid_from(self) -> datetime | None:
+        """Where the meter's 15-minute grid begins, for counting a month's periods: the known
+        switch; when no hourly value was ever seen, the 15-minute values seen so far are taken
+        to go back as far as the meter's history (None: hourly only)."""
+        switch = self.switch
+        if switch.quarters_from is None or switch.hourly_until or switch.hours_until:
+            return switch.quarters_from
+        return datetime.min.replace(tzinfo=UTC)
 
     def settle(self) -> None:
         """The derived streams took :attr:`result`: drop the marks that left the window (until

@@ -24,6 +24,28 @@ A ``spot_prices`` partition::
      "replication_key": "timestamp", "replication_key_value": "2025-11-21T21:45:00+00:00",
      "owed": [["2025-11-16T11:00:00+00:00", "2025-11-16T13:00:00+00:00"]]}
 
+A ``costs`` partition (no bookmark is read; the meter streams' runs drive it)::
+
+    {"context": {"metering_point": "1234567", "kind": "consumption"},
+     "replication_key": "timestamp", "replication_key_value": "2025-06-13T20:45:00+00:00",
+     "costed": {"2025-06-12": ["7a1c2e3f40516273", 96, 0], "2025-06-13": ["…", 84, 4]},
+     "unpriced": {"2025-06-13": [["2025-06-12T21:00:00+00:00", "PT15MIN", "0.113"], …]}}
+
+``costed`` holds per local day of the settlement window a running fingerprint of the day's cost
+records emitted so far, how many were emitted, and how many were unpriced; ``unpriced`` the meter
+values of each day that has a period without a price (so that the price costs it when it
+arrives, whether or not the meter run fetches that day again). A ``monthly_bills`` partition::
+
+    {"context": {"metering_point": "1234567", "kind": "consumption"},
+     "replication_key": "month_start", "replication_key_value": "2025-05-31T21:00:00+00:00",
+     "bill_days": {"2025-06-01": [96, 96, "12.000", "0.7308", "0.3480", "0.27036", "0.339"]},
+     "bills": {"2025-06": "5e6f708192a3b4c5"},
+     "quarters_from": "2023-01-01T22:00:00+00:00"}
+
+``bill_days`` holds the day sums (:class:`~tap_wattivahti.pricing.DayCosts`) of the months that
+may still change (a month whose days are all older than the settlement window, and whose bill
+was emitted, is dropped), ``bills`` a fingerprint of each such month's last emitted bill.
+
 ``days`` holds a mark per local day a later run may fetch again: a fingerprint of what was
 emitted for the day, how many of its periods were missing, and (meter streams) which of its
 quarter-hour slots hold a record, as hexadecimal bits (``"ffffffffffffffffffffffff"``: all 96;
@@ -40,6 +62,7 @@ from __future__ import annotations
 import json
 import typing as t
 from datetime import date, datetime
+from decimal import Decimal
 
 from tap_wattivahti.errors import StateError
 from tap_wattivahti.resolution import Switch
@@ -321,3 +344,141 @@ class PriceState(PartitionState):
             self._state[OWED] = [[start.isoformat(), stop.isoformat()] for start, stop in spans]
         else:
             self._state.pop(OWED, None)
+
+
+COSTED = "costed"
+UNPRICED = "unpriced"
+BILL_DAYS = "bill_days"
+BILLS = "bills"
+
+
+class CostMark(t.NamedTuple):
+    """What a ``costs`` partition emitted for one local day: a running fingerprint of its
+    records in time order, how many, and how many of them were unpriced."""
+
+    fingerprint: str
+    records: int
+    unpriced: int
+
+
+def _days_of(state: MutableMapping[str, t.Any], key: str) -> dict[str, t.Any]:
+    stored = state.get(key)
+    if not isinstance(stored, dict):
+        stored = state[key] = {}
+    return stored
+
+
+def _parsed_days(stored: object, parse: t.Callable[[t.Any], t.Any]) -> dict[date, t.Any]:
+    """A ``{"YYYY-MM-DD": entry}`` map read with ``parse``; entries that do not parse (a
+    hand-edited state) are ignored."""
+    parsed: dict[date, t.Any] = {}
+    for text, entry in stored.items() if isinstance(stored, dict) else ():
+        try:
+            parsed[date.fromisoformat(text)] = parse(entry)
+        except (TypeError, ValueError, ArithmeticError):
+            continue
+    return parsed
+
+
+class CostState(PartitionState):
+    """The state of one metering point's and kind's ``costs`` partition."""
+
+    def day_marks(self) -> dict[date, CostMark]:
+        """The day marks (``costed``)."""
+
+        def parse(entry: t.Any) -> CostMark:
+            hashed, records, unpriced = entry
+            if not isinstance(hashed, str):
+                raise TypeError(hashed)
+            return CostMark(hashed, int(records), int(unpriced))
+
+        return _parsed_days(self._state.get(COSTED), parse)
+
+    def mark_day(self, day: date, mark: CostMark) -> None:
+        """Remember what was emitted for ``day``."""
+        _days_of(self._state, COSTED)[day.isoformat()] = list(mark)
+
+    def unpriced(self) -> dict[date, list[tuple[datetime, str, Decimal]]]:
+        """The meter values of each day that has an unpriced period (``unpriced``)."""
+
+        def parse(entry: t.Any) -> list[tuple[datetime, str, Decimal]]:
+            values = [(datetime.fromisoformat(a), str(r), Decimal(str(q))) for a, r, q in entry]
+            if any(instant.tzinfo is None for instant, _, _ in values):
+                raise ValueError(entry)
+            return values
+
+        return _parsed_days(self._state.get(UNPRICED), parse)
+
+    def keep_unpriced(self, day: date, values: list[tuple[datetime, str, Decimal]] | None) -> None:
+        """Keep ``day``'s values until its prices arrive (None: nothing is unpriced)."""
+        stored = _days_of(self._state, UNPRICED)
+        if values:
+            stored[day.isoformat()] = [[a.isoformat(), r, str(q)] for a, r, q in values]
+        else:
+            stored.pop(day.isoformat(), None)
+        if not stored:
+            self._state.pop(UNPRICED, None)
+
+    def forget_days_before(self, first: date) -> dict[date, t.Any]:
+        """Drop the marks and kept values of days before ``first``; return the days whose
+        values were still unpriced."""
+        dropped = {day: v for day, v in self.unpriced().items() if day < first}
+        for key in (COSTED, UNPRICED):
+            stored = self._state.get(key)
+            if isinstance(stored, dict):
+                for text in [text for text in stored if text < first.isoformat()]:
+                    stored.pop(text)
+        if not self._state.get(UNPRICED):
+            self._state.pop(UNPRICED, None)
+        return dropped
+
+
+class BillState(PartitionState):
+    """The state of one metering point's and kind's ``monthly_bills`` partition."""
+
+    def bill_days(self) -> dict[date, list[t.Any]]:
+        """The day sums kept (as :meth:`~tap_wattivahti.pricing.DayCosts.to_state` wrote them)."""
+
+        def parse(entry: t.Any) -> list[t.Any]:
+            if not isinstance(entry, list) or len(entry) != 7:
+                raise TypeError(entry)
+            [Decimal(str(amount)) for amount in entry[2:]]
+            return entry
+
+        return _parsed_days(self._state.get(BILL_DAYS), parse)
+
+    def keep_day(self, day: date, sums: list[t.Any]) -> None:
+        """Keep ``day``'s sums."""
+        _days_of(self._state, BILL_DAYS)[day.isoformat()] = sums
+
+    def bills(self) -> dict[str, str]:
+        """Each kept month's (``YYYY-MM``) last emitted bill fingerprint."""
+        stored = self._state.get(BILLS)
+        if not isinstance(stored, dict):
+            return {}
+        return {str(k): v for k, v in stored.items() if isinstance(v, str)}
+
+    def emitted(self, month: str, fingerprint: str) -> None:
+        """Remember the fingerprint of ``month``'s emitted bill."""
+        _days_of(self._state, BILLS)[month] = fingerprint
+
+    def forget_month(self, month: date) -> None:
+        """Drop everything kept of the month starting on ``month``."""
+        days = self._state.get(BILL_DAYS)
+        prefix = month.isoformat()[:7]
+        if isinstance(days, dict):
+            for text in [text for text in days if text.startswith(prefix)]:
+                days.pop(text)
+        bills = self._state.get(BILLS)
+        if isinstance(bills, dict):
+            bills.pop(prefix, None)
+
+    @property
+    def quarters_from(self) -> datetime | None:
+        """Where the meter's 15-minute values begin, as last known."""
+        return self._instant(QUARTERS_FROM)
+
+    @quarters_from.setter
+    def quarters_from(self, value: datetime | None) -> None:
+        if value is not None:
+            self._set_instant(QUARTERS_FROM, value)

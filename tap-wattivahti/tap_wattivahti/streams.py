@@ -1,12 +1,13 @@
 """The streams: ``consumption`` and ``production`` (one record per period), ``daily_totals``,
-and ``spot_prices``.
+``costs``, ``monthly_bills`` and ``spot_prices``.
 
 Each stream class is its schema, its partitions and the hand-over of records to the SDK; a
 metering point's run is :class:`~tap_wattivahti.meter_run.MeterRun`, and what the meter streams
 hand to ``daily_totals`` goes through the tap's :class:`~tap_wattivahti.ledger.Ledger`
-(docs/design.md, "The derived streams"). An area's run of ``spot_prices`` is
-:class:`~tap_wattivahti.prices.run.PriceRun`; every price comes from the tap's one
-:class:`~tap_wattivahti.prices.book.PriceBook` (docs/design.md, "Spot prices").
+(docs/design.md, "The derived streams"); ``costs`` takes the meter streams' results and hands
+its day sums to ``monthly_bills`` the same way (:mod:`tap_wattivahti.costs`). An area's run of
+``spot_prices`` is :class:`~tap_wattivahti.prices.run.PriceRun`; every price comes from the
+tap's one :class:`~tap_wattivahti.prices.book.PriceBook` (docs/design.md, "Spot prices").
 """
 
 from __future__ import annotations
@@ -16,19 +17,28 @@ import typing as t
 from datetime import datetime
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_wattivahti import compat
 from tap_wattivahti.client import TapStream, WattiVahtiStream
+from tap_wattivahti.costs import BillRun, CostResult, CostRun
 from tap_wattivahti.errors import TapWattiVahtiError
 from tap_wattivahti.meter_run import DELETED_AT, MIXED, MeterResult, MeterRun
 from tap_wattivahti.prefetch import Skipped
+from tap_wattivahti.prices.book import merged
 from tap_wattivahti.prices.run import PriceRun
 from tap_wattivahti.prices.sources import SOURCES
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import DayMark, record_fingerprint
-from tap_wattivahti.state import MeterState, PartitionState, PriceState
-from tap_wattivahti.timeutil import UTC
+from tap_wattivahti.state import (
+    BillState,
+    CostState,
+    MeterState,
+    PartitionState,
+    PriceState,
+)
+from tap_wattivahti.timeutil import UTC, named_spans
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -158,6 +168,85 @@ PRICE_SCHEMA = th.PropertiesList(
         description="Day-ahead market price in EUR/MWh, VAT excluded; may be negative.",
     ),
     _one_of("source", SOURCES, "Where the price came from (the price_source setting)."),
+).to_dict()
+
+
+def _amount(name: str, description: str, *, nullable: bool = False) -> th.Property:
+    """A required number property (null allowed when ``nullable``)."""
+    return th.Property(
+        name, th.NumberType, required=True, nullable=nullable, description=description
+    )
+
+
+_UNPRICED = " Null when the period is unpriced."
+_PARTITION = (
+    th.Property("metering_point", th.StringType, required=True, description="Metering point code."),
+    _one_of("kind", KINDS, "consumption or production."),
+)
+COSTS_SCHEMA = th.PropertiesList(
+    *_PARTITION,
+    *_period("Length of the metered period."),
+    _amount("kwh", "The period's metered energy."),
+    _amount(
+        "spot_price_eur_mwh",
+        "The market price applied, EUR/MWh, VAT excluded (null when the energy price is not "
+        "spot, or missing).",
+        nullable=True,
+    ),
+    _amount(
+        "energy_c_per_kwh",
+        "Energy unit price applied, c/kWh, VAT excluded (production: the sale price)." + _UNPRICED,
+        nullable=True,
+    ),
+    _amount("transfer_c_per_kwh", "Network transfer unit price, c/kWh, VAT excluded."),
+    _amount("tax_c_per_kwh", "Electricity tax, c/kWh, VAT excluded."),
+    _amount(
+        "energy_eur",
+        "Energy, EUR, VAT excluded (production: sale value)." + _UNPRICED,
+        nullable=True,
+    ),
+    _amount("transfer_eur", "Transfer, EUR, VAT excluded." + _UNPRICED, nullable=True),
+    _amount("tax_eur", "Electricity tax, EUR, VAT excluded." + _UNPRICED, nullable=True),
+    _amount("vat_eur", "VAT, EUR." + _UNPRICED, nullable=True),
+    _amount("total_eur", "Energy + transfer + tax + VAT, EUR." + _UNPRICED, nullable=True),
+    th.Property(
+        "priced",
+        th.BooleanType,
+        required=True,
+        description="False when a price the period needs is missing (it is costed later).",
+    ),
+).to_dict()
+
+BILLS_SCHEMA = th.PropertiesList(
+    *_PARTITION,
+    th.Property("month", th.StringType, required=True, description="The local month, YYYY-MM."),
+    th.Property(
+        "month_start",
+        th.DateTimeType,
+        required=True,
+        description="Local midnight of the month's 1st, as a UTC instant.",
+    ),
+    _amount("kwh", "The month's metered energy so far."),
+    _amount("energy_eur", "Energy, EUR, VAT excluded (production: sale value)."),
+    _amount("energy_fee_eur", "The seller's monthly fees, prorated by days, VAT excluded."),
+    _amount("transfer_eur", "Transfer, EUR, VAT excluded."),
+    _amount("transfer_fee_eur", "The network's monthly fees, prorated by days, VAT excluded."),
+    _amount("tax_eur", "Electricity tax, EUR, VAT excluded."),
+    _amount("vat_eur", "VAT, EUR, the fees' VAT included."),
+    _amount("total_eur", "Everything above, EUR."),
+    th.Property(
+        "expected_periods", th.IntegerType, required=True, description="Periods of the month."
+    ),
+    th.Property("periods", th.IntegerType, required=True, description="Periods with a value."),
+    th.Property(
+        "priced_periods", th.IntegerType, required=True, description="Periods with a price."
+    ),
+    th.Property(
+        "complete",
+        th.BooleanType,
+        required=True,
+        description="The month has ended and every period has a value and a price.",
+    ),
 ).to_dict()
 
 
@@ -368,6 +457,181 @@ class DailyTotalsStream(_Settled):
         if result.keep_from is not None:
             state.forget_before(result.keep_from)
         self.ledger.done(self.name, kind, code)
+
+
+class CostsStream(_Settled):
+    """What each metered period cost under the contract terms in force at its start: one record
+    per period of a day that is new or changed (a corrected value, a price that arrived); built
+    from what the meter streams fetched in the same run and the run's prices (no request of its
+    own beyond the prices the run fetches anyway)."""
+
+    name = "costs"
+    #: The records are built with their schema's JSON types already (pricing's ``record``).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    primary_keys = ("metering_point", "kind", "timestamp")
+    replication_key = "timestamp"
+    schema = COSTS_SCHEMA
+    inputs = KINDS
+
+    def __init__(self, tap: TapWattiVahti) -> None:
+        """Create the stream of ``tap``."""
+        super().__init__(tap)
+        self._runs: dict[tuple[str, str], CostRun | None] = {}
+        self._now = datetime.now(UTC)
+
+    @property
+    @override
+    def partitions(self) -> list[dict]:
+        """One partition per metering point and selected meter stream."""
+        kinds = sorted(self.ledger.sources(self.name))
+        return [
+            {"metering_point": code, "kind": kind}
+            for code in self.settings.metering_points
+            for kind in kinds
+        ]
+
+    def cost_run(self, context: Context) -> CostRun | None:
+        """The partition's run (made once per sync); None when its kind has no terms or its
+        meter stream's run has no result (e.g. it failed)."""
+        code, kind = str(context["metering_point"]), str(context["kind"])
+        if (code, kind) not in self._runs:
+            result: MeterResult | None = self.ledger.take(self.name, kind, code)
+            terms = self.settings.terms
+            run = None
+            if result is not None and terms.configured(kind):
+                state = CostState(self.get_context_state(context))
+                run = CostRun(terms, kind, code, state, result, self._now)
+            self._runs[(code, kind)] = run
+        return self._runs[(code, kind)]
+
+    @override
+    def want_prices(self, book: PriceBook) -> None:
+        """The local days every partition costs: the book is made when spot_prices or costs
+        first asks for a price, after the meter streams ran (they come first in the tap's
+        streams)."""
+        area = self.settings.prices.area
+        for context in self.partitions:
+            run = self.cost_run(context)
+            for start, stop in merged(run.spans() if run is not None else []):
+                book.want(area, start, stop)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        """The partition's new or changed cost records, day by day; then its day sums go to
+        ``monthly_bills``."""
+        self.ledger.begin(self.name)
+        if context is None:  # no partition: no meter stream is selected
+            self.logger.warning(
+                "The costs stream is selected but neither consumption nor production is: "
+                "costs are computed from the meter data a run fetches, so it emits nothing. "
+                "Select consumption (and production, if you produce) as well."
+            )
+            return
+        code, kind = str(context["metering_point"]), str(context["kind"])
+        if context == self.partitions[0]:
+            self._say_what_is_not_costed()
+        run = self.cost_run(context)
+        result: CostResult | None = None
+        if run is not None:
+            prices = {}
+            area = self.settings.prices.area
+            for start, stop in merged(run.spans()):
+                prices.update(self.tap.price_book.prices(area, start, stop))
+            yield from run.records(prices)
+            result = run.cost_result
+        self.ledger.publish(self.name, (code, kind), result)
+        self.ledger.done(self.name, kind, code)
+        if context == self.partitions[-1]:
+            self._report_unpriced()
+
+    def _say_what_is_not_costed(self) -> None:
+        """One INFO for the selected kinds that have no terms (emitting nothing for them)."""
+        terms = self.settings.terms
+        bare = [
+            kind for kind in sorted(self.ledger.sources(self.name)) if not terms.configured(kind)
+        ]
+        if not bare:
+            return
+        needs = {
+            "consumption": "energy_contracts and network_tariffs",
+            "production": "production_contracts",
+        }
+        self.logger.info(
+            "No contract terms for %s (%s): costs and monthly_bills emit nothing for it. Set "
+            "them to see what each period cost (docs/prices-and-costs.md).",
+            " or ".join(bare),
+            "; ".join(f"{kind}: {needs[kind]}" for kind in bare),
+        )
+
+    def _report_unpriced(self) -> None:
+        """One WARNING for the run's past periods without a price, and the days given up."""
+        zone = self.settings.zone
+        parts = []
+        for (code, kind), run in self._runs.items():
+            if run is None:
+                continue
+            if run.unpriced:
+                parts.append(
+                    f"metering point {code} ({kind}): {len(run.unpriced)} period(s) "
+                    f"({named_spans(run.unpriced, zone)})"
+                )
+            if run.given_up:
+                parts.append(
+                    f"metering point {code} ({kind}): "
+                    f"{', '.join(d.isoformat() for d in run.given_up)} left the settlement "
+                    f"window with periods still unpriced and will not be costed again"
+                )
+        if parts:
+            self.logger.warning(
+                "Costs without a market price (the price source has none yet): %s. Their costs "
+                "records are priced: false, with every euro field null (never 0), and the "
+                "month's bill counts them as unpriced; they are costed, and their day and month "
+                "emitted again, when the price arrives, by any run while inside the settlement "
+                "window (correction_days = %d).",
+                "; ".join(parts),
+                self.settings.correction_days,
+            )
+
+
+class MonthlyBillsStream(_Settled):
+    """One record per metering point, kind and local calendar month: the month's bill (month to
+    date while it runs), emitted when new or changed; built from the day sums ``costs`` hands
+    over in the same run."""
+
+    name = "monthly_bills"
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    primary_keys = ("metering_point", "kind", "month_start")
+    replication_key = "month_start"
+    schema = BILLS_SCHEMA
+    inputs = ("costs",)
+
+    @property
+    @override
+    def partitions(self) -> list[dict]:
+        """The partitions of ``costs`` (none when it is not selected)."""
+        if not self.ledger.sources(self.name):
+            return []
+        return self.tap.streams["costs"].partitions or []
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        """The partition's new or changed months, in order."""
+        if context is None:
+            if not self.ledger.sources(self.name):
+                self.logger.warning(
+                    "The monthly_bills stream is selected but costs is not: a month's bill is "
+                    "folded from the costs of its periods, so it emits nothing. Select costs "
+                    "(and consumption) as well."
+                )
+            return
+        code, kind = str(context["metering_point"]), str(context["kind"])
+        result: CostResult | None = self.ledger.take(self.name, "costs", (code, kind))
+        if result is None:
+            return
+        state = BillState(self.get_context_state(context))
+        run = BillRun(self.settings.terms, kind, code, state, result, datetime.now(UTC))
+        yield from run.records()
+        self.ledger.done(self.name, "costs", (code, kind))
 
 
 class SpotPricesStream(_Settled):

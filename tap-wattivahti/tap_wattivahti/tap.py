@@ -28,7 +28,9 @@ from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
 from tap_wattivahti.state import check, unreadable
 from tap_wattivahti.streams import (
     ConsumptionStream,
+    CostsStream,
     DailyTotalsStream,
+    MonthlyBillsStream,
     ProductionStream,
     SpotPricesStream,
 )
@@ -175,12 +177,18 @@ class TapWattiVahti(compat.TapHooks):
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
-        """consumption and daily_totals (selected by default), production and spot_prices."""
+        """consumption, daily_totals, costs and monthly_bills (selected by default), production
+        and spot_prices. They are synced by name, each after the streams it takes from
+        (:attr:`streams`): spot_prices after the meter streams, so when the run's price book is
+        made (by costs or spot_prices, whichever asks first), costs knows the days it prices and
+        the run's one price request covers both."""
         return [
             ConsumptionStream(self),
             ProductionStream(self),
             DailyTotalsStream(self),
             SpotPricesStream(self),
+            CostsStream(self),
+            MonthlyBillsStream(self),
         ]
 
     @property

@@ -308,6 +308,17 @@ def collapse(periods: Iterable[Period]) -> list[list[Period]]:
     return spans
 
 
+def named_spans(periods: Iterable[Period], zone: ZoneInfo, limit: int = 12) -> str:
+    """``periods`` collapsed into spans and named in local time, the first ``limit`` of them,
+    then how many more."""
+    spans = collapse(periods)
+    named = [describe_span(span, zone) for span in spans[:limit]]
+    if len(spans) > limit:
+        rest = spans[limit:]
+        named.append(f"and {len(rest)} more span(s) of {sum(map(len, rest))} period(s)")
+    return ", ".join(named)
+
+
 def describe_span(span: list[Period], zone: ZoneInfo) -> str:
     """A span in local time with its size: ``2025-10-20 13:00``, an en dash, ``15:00 (8 quarter
     hours)``.

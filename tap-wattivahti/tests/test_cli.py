@@ -39,12 +39,14 @@ def test_discover_describes_the_streams_with_production_and_prices_unselected(ru
     assert run.returncode == 0
     streams = json.loads(run.stdout)["streams"]
     catalog = {entry["tap_stream_id"]: entry for entry in streams}
-    assert list(catalog) == ["consumption", "production", "daily_totals", "spot_prices"]
+    assert list(catalog) == [
+        "consumption", "production", "costs", "daily_totals", "monthly_bills", "spot_prices",
+    ]  # fmt: skip
     for name, entry in catalog.items():
         top = next(m["metadata"] for m in entry["metadata"] if m["breadcrumb"] == [])
         assert top["selected-by-default"] is (name not in ("production", "spot_prices"))
-        if name == "spot_prices":
-            continue  # tests/test_spot_prices.py
+        if name in ("spot_prices", "costs", "monthly_bills"):
+            continue  # tests/test_spot_prices.py, tests/test_costs.py
         if name == "daily_totals":
             assert top["table-key-properties"] == ["metering_point", "kind", "day_start"]
             assert top["valid-replication-keys"] == ["day_start"]

@@ -2,7 +2,8 @@
 
 The SDK builds the test class (and a tap) at import, so the simulator starts here at import.
 A catalog selects ``production`` and ``spot_prices`` too (they are not selected by default), so
-the suite checks every stream; the prices come from a simulated Elering. Every standard test
+the suite checks every stream; the prices come from a simulated Elering, and contract terms give
+``costs`` and ``monthly_bills`` records. Every standard test
 creates new tap instances: they share the token file, which keeps strict refresh-token rotation
 working across them. The environment is not read
 (``parse_env_config=False``), so stray ``TAP_WATTIVAHTI_*`` variables cannot change the config.
@@ -34,6 +35,14 @@ CONFIG = SIMULATOR.tap_config(
     end_date="2025-06-11",
     retry_wait_seconds=0.05,
     elering_url=ELERING.url,
+    # Terms, so that costs and monthly_bills have records for the suite to check as well.
+    energy_contracts=[
+        {"from": "2025-01-01", "type": "spot", "margin_c_per_kwh": 0.49, "monthly_fee_eur": 3.9}
+    ],
+    network_tariffs=[
+        {"from": "2025-01-01", "type": "general", "c_per_kwh": 2.9, "monthly_fee_eur": 7.5}
+    ],
+    production_contracts=[{"from": "2025-01-01", "margin_c_per_kwh": 0.3}],
 )
 
 

@@ -20,7 +20,9 @@ def test_streams_come_after_the_streams_they_take_from():
 
 def test_the_tap_syncs_daily_totals_after_both_meter_streams(tap_config):
     tap = TapWattiVahti(config=tap_config(), parse_env_config=False)
-    assert list(tap.streams) == ["consumption", "production", "daily_totals", "spot_prices"]
+    assert list(tap.streams) == [
+        "consumption", "production", "costs", "daily_totals", "monthly_bills", "spot_prices",
+    ]  # fmt: skip
 
 
 def test_taking_before_the_producer_ran_is_an_error_not_an_empty_result():

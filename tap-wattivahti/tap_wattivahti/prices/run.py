@@ -19,23 +19,20 @@ from tap_wattivahti.timeutil import (
     QUARTER,
     UTC,
     Period,
-    collapse,
-    describe_span,
     local_midnight,
     local_text,
+    named_spans,
 )
 
 if t.TYPE_CHECKING:
     import logging
     from collections.abc import Iterator
-    from zoneinfo import ZoneInfo
 
     from tap_wattivahti.prices.base import Price
     from tap_wattivahti.prices.book import PriceBook
     from tap_wattivahti.settings import Settings
     from tap_wattivahti.state import PriceState
 
-_MAX_SPANS = 12
 _EVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -175,13 +172,13 @@ class PriceRun:
                 )
             parts.append(
                 f"Spot prices {self.area} ({self.settings.prices.source}): {len(missing)} past "
-                f"period(s) have no price at the source: {_named(missing, zone)}. No record was "
-                f"emitted for them (never a 0); {again}."
+                f"period(s) have no price at the source: {named_spans(missing, zone)}. No "
+                f"record was emitted for them (never a 0); {again}."
             )
         if self.given_up:
             periods = [p for span in self.given_up for p in market_grid(*span)]
             parts.append(
-                f"Spot prices {self.area}: {_named(periods, zone)} left the settlement window "
+                f"Spot prices {self.area}: {named_spans(periods, zone)} left the settlement window "
                 f"without a price and will not be asked again."
             )
         if parts:
@@ -215,15 +212,6 @@ def market_grid(start: datetime, stop: datetime) -> list[Period]:
             periods.append(Period(instant, HOUR))
             instant += HOUR
     return periods
-
-
-def _named(periods: list[Period], zone: ZoneInfo) -> str:
-    spans = collapse(periods)
-    named = [describe_span(span, zone) for span in spans[:_MAX_SPANS]]
-    if len(spans) > _MAX_SPANS:
-        rest = spans[_MAX_SPANS:]
-        named.append(f"and {len(rest)} more span(s) of {sum(map(len, rest))} period(s)")
-    return ", ".join(named)
 
 
 def _start(price: Price) -> datetime:
