@@ -38,3 +38,8 @@ cd "$REPO_ROOT"
 # time of meltano (3.4 s instead of 1.1 s) and slows every plugin run. Meltano's plugin installs
 # use uv too: the tests ask it to compile as well (tests/meltano_project.py).
 uv sync --quiet --compile-bytecode
+# The workspace's own packages are installed editable, so no install compiles them: compile them
+# here (each start of the tap would otherwise compile it again: 0.2 s of its 0.7 s, and the tests
+# start it hundreds of times). Only files changed since the last time are compiled again.
+uv run --no-sync python -m compileall -q -j 0 tap-wattivahti/tap_wattivahti \
+    target-influxdb/target_influxdb tests >/dev/null

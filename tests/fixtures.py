@@ -7,12 +7,15 @@ the tests that need it FAIL with a message saying how to provide it; nothing is 
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import typing as t
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from tests.servers import (
     victoria_metrics_binary,
 )
 from tests.simulator import SEED_METERING_POINT, Simulator
-from tests.wheels import BuildError, Built, build_all
+from tests.wheels import BuildError, Built, build_all, distributions
 
 _started: dict[str, str] = {}
 
@@ -167,21 +170,60 @@ def open_folder() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def built_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
-    """Both plugins' wheel and sdist, built once per session with `uv build`."""
+    """Both plugins' wheel and sdist, built once per test run with `uv build`."""
     try:
-        return build_all(tmp_path_factory.mktemp("dist"))
+        return distributions(made_once(tmp_path_factory, "dist", build_all))
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]
+) -> Path:
+    """The folder ``name`` that ``make(folder)`` filled once for the whole test run: the
+    pytest-xdist workers share it (the first one makes it, the others wait for it), so a
+    `meltano install` or `uv build` costs its processor time once, not once per worker. When
+    ``make`` fails (it raises), the next test that needs the folder tries again."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder of this run, shared by its workers
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".made"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+def installed_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    install_into: Callable[[Path], subprocess.CompletedProcess[str]],
+) -> Path:
+    """The folder ``name`` in which ``install_into(folder)`` (a `meltano install`) succeeded
+    once for the whole test run (see :func:`made_once`); a failure FAILS the test that needs
+    it, with Meltano's output."""
+
+    def install_or_fail(folder: Path) -> None:
+        result = install_into(folder)
+        if result.returncode != 0:
+            pytest.fail(f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+
+    return made_once(tmp_path_factory, name, install_or_fail)
+
+
 @pytest.fixture(scope="session")
 def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped Meltano project, copied to a temporary folder and `meltano install`-ed once."""
-    project = make_project(tmp_path_factory.mktemp("meltano-project"))
-    result = install(project)
-    if result.returncode != 0:
-        pytest.fail(f"meltano install failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return project
+    """The shipped Meltano project, copied to a temporary folder of this worker; its plugins
+    `meltano install`-ed once for the whole run."""
+    installed = installed_once(
+        tmp_path_factory, "meltano-installed", lambda folder: install(make_project(folder))
+    )
+    return make_project(tmp_path_factory.mktemp("meltano-project"), plugins_from=installed)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import installed_once
 from tests.meltano_project import (
     MELTANO,
     MeltanoRunner,
@@ -40,30 +41,32 @@ def fleet_copy(folder: Path, installed: Path | None = None) -> Path:
     assert "`pip_url` in `meltano.yml` to `-e './tap-wattivahti[postgres]'`" in " ".join(
         README.read_text(encoding="utf-8").split()
     )
-    project = make_project(folder)
+    project = make_project(folder, plugins_from=installed)
     text = (project / "meltano.yml").read_text(encoding="utf-8")
     changed = text.replace("pip_url: -e ./tap-wattivahti\n", FLEET_PIP_URL + "\n", 1)
     assert changed != text
     (project / "meltano.yml").write_text(changed, encoding="utf-8")
-    if installed is not None:
-        (project / ".meltano").mkdir()
-        for kind in ("extractors", "loaders"):
-            (project / ".meltano" / kind).symlink_to(installed / ".meltano" / kind)
     return project
+
+
+def install_fleet_plugins(folder: Path) -> subprocess.CompletedProcess[str]:
+    """A fleet project in ``folder`` with the two plugins a fleet machine runs installed."""
+    return subprocess.run(
+        [MELTANO, "install", "tap-wattivahti", "target-influxdb"],
+        cwd=fleet_copy(folder), env=base_environment(),
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def fleet_projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two copies of the fleet project (the plugins installed once, shared)."""
-    first = fleet_copy(tmp_path_factory.mktemp("machine-a"))
-    for kind, name in (("extractor", "tap-wattivahti"), ("loader", "target-influxdb")):
-        done = subprocess.run(
-            [MELTANO, "install", kind, name], cwd=first, env=base_environment(),
-            capture_output=True, text=True, check=False, timeout=600,
-        )  # fmt: skip
-        if done.returncode != 0:
-            pytest.fail(f"meltano install failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    return first, fleet_copy(tmp_path_factory.mktemp("machine-b"), installed=first)
+    """Two copies of the fleet project, both running the plugins of a third copy, installed
+    once for the whole test run (two machines with the same install)."""
+    installed = installed_once(tmp_path_factory, "fleet-installed", install_fleet_plugins)
+    return (
+        fleet_copy(tmp_path_factory.mktemp("machine-a"), installed),
+        fleet_copy(tmp_path_factory.mktemp("machine-b"), installed),
+    )
 
 
 class Fleet:

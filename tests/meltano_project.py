@@ -3,7 +3,8 @@
 The project (meltano.yml with the two local plugins) is copied into a temporary folder, so tests
 neither read a developer's `.env` nor touch the repository's `.meltano/`. Each test gets its own
 system database (state), token file and InfluxDB database through environment variables, exactly
-the way a user configures the project.
+the way a user configures the project. The plugins are installed once per test run: every
+pytest-xdist worker's copy of the project runs them (``installed_once`` in tests/fixtures.py).
 """
 
 from __future__ import annotations
@@ -25,14 +26,20 @@ STATE_ID = "prod:tap-wattivahti-to-target-influxdb"
 PLUGIN_FOLDERS = ("tap-wattivahti", "target-influxdb")
 
 
-def make_project(folder: Path) -> Path:
-    """A copy of the shipped project in ``folder`` (the plugin folders are symlinked)."""
+def make_project(folder: Path, plugins_from: Path | None = None) -> Path:
+    """A copy of the shipped project in ``folder`` (the plugin folders are symlinked); with
+    ``plugins_from``, it runs the plugins installed in that project (a machine with the same
+    install: its `.meltano/` holds links to them, and its own run folder, logs and database)."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "meltano.yml", folder / "meltano.yml")
     for name in PLUGIN_FOLDERS:
         link = folder / name
         if not link.exists():
             link.symlink_to(REPO_ROOT / name, target_is_directory=True)
+    if plugins_from is not None:
+        (folder / ".meltano").mkdir()
+        for kind in ("extractors", "loaders"):
+            (folder / ".meltano" / kind).symlink_to(plugins_from / ".meltano" / kind)
     return folder
 
 

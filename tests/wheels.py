@@ -56,10 +56,14 @@ def _run(*args: str, cwd: Path) -> None:
         raise BuildError(f"uv {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def build_all(out_dir: Path) -> dict[str, Built]:
+def build_all(out_dir: Path) -> None:
     """`uv build --all-packages` (the README's command): each plugin's wheel and sdist in
     ``out_dir``. The wheel is built from the sdist, so a file missing there breaks the wheel."""
     _run("build", "--all-packages", "--out-dir", str(out_dir), "--quiet", cwd=REPO_ROOT)
+
+
+def distributions(out_dir: Path) -> dict[str, Built]:
+    """Each plugin's wheel and sdist that :func:`build_all` put in ``out_dir``."""
     built = {}
     for folder in PLUGIN_FOLDERS:
         [wheel] = out_dir.glob(f"{folder.replace('-', '_')}-*.whl")
