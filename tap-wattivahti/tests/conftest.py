@@ -200,3 +200,14 @@ def run_cli(start_cli):
         return start_cli(config, *args, state=state, env=env, wrap=wrap).finish(timeout)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In test_core.py, the SDK's datetime check of ``_sdc_deleted_at`` has no value to check on
+    a first run: its warning ("No records were available to test") is let through for that field
+    alone (test_withdrawn.py checks the deletion records' timestamps)."""
+    for item in items:
+        if item.name.endswith("._sdc_deleted_at]"):
+            item.add_marker(
+                pytest.mark.filterwarnings("ignore:No records were available to test.:UserWarning")
+            )
