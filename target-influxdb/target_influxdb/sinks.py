@@ -209,7 +209,7 @@ class InfluxDBSink(SinkHooks):
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = self._point_time(record, arrival)
+        time = builder.time(record) if self._has_time else self._point_time(record, arrival)
         key = (series, time)
         seen = batch.seen
         previous = seen.get(key)
