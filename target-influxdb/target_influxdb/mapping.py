@@ -42,6 +42,8 @@ _MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _INT64 = (-(2**63), 2**63 - 1)
 _SERIES_CACHE_SIZE = 10_000
+_FIELD_CACHE_SIZE = 4_096  # texts kept per field (LineBuilder.fields)
+_CACHED_STRING_LENGTH = 64  # longer string values are quoted each time, never kept
 SDC_PREFIX = "_sdc_"
 #: The SDK's record metadata for a record that is gone: non-null, the record deletes its point
 #: (docs/design.md#deleted-records).
@@ -160,6 +162,13 @@ def kind_of(schema: Mapping[str, Any]) -> Kind:
 
 def _json_text(value: Any) -> str:
     return serialize_json(value, ensure_ascii=False)
+
+
+def _keep(texts: dict[Any, str], value: Any, text: str) -> None:
+    """Keep a field's text of ``value``, starting anew when the cache is full."""
+    if len(texts) >= _FIELD_CACHE_SIZE:
+        texts.clear()
+    texts[value] = text
 
 
 def _quoted(text: str) -> str:
@@ -420,8 +429,9 @@ class LineBuilder:
         self._measurement = _escape_key(plan.measurement, _ESCAPE_MEASUREMENT)
         # The client's Point sorts tags and fields by key; so do we, once per stream.
         self._tags = tuple((tag, _escape_key(tag)) for tag in sorted(plan.tags))
+        # (property, "key=", writer, kind, the field's texts of values seen: see fields())
         self._fields = tuple(
-            (spec.prop, f"{_escape_key(spec.prop)}=", _FIELD_WRITERS[spec.kind], spec.kind)
+            (spec.prop, f"{_escape_key(spec.prop)}=", _FIELD_WRITERS[spec.kind], spec.kind, {})
             for spec in sorted(plan.fields, key=lambda spec: spec.prop)
         )
         self._known = frozenset([*plan.tags, *(spec.prop for spec in plan.fields)])
@@ -441,7 +451,7 @@ class LineBuilder:
         self._key_room = (
             MAX_KEY_BYTES
             - _KEY_SEPARATOR_BYTES
-            - max((len(head.encode()) - 1 for _, head, _, _ in self._fields), default=0)
+            - max((len(head.encode()) - 1 for _, head, _, _, _ in self._fields), default=0)
         )
 
     def series(self, record: Mapping[str, Any]) -> str:
@@ -523,21 +533,38 @@ class LineBuilder:
         return DeletedPoint(self.plan.measurement, tuple(tags), time)
 
     def fields(self, record: Mapping[str, Any]) -> str:
-        """The record's field set, escaped and sorted by key; empty when it has no fields."""
+        """The record's field set, escaped and sorted by key; empty when it has no fields.
+
+        The two commonest cases, a float and a short string, give the same text as their
+        writers, and it is kept per field (up to ``_FIELD_CACHE_SIZE`` values): measured values
+        repeat (a meter's kWh with three decimals, a resolution), and ``repr`` of a float is the
+        costliest step of a line. 0.0 and -0.0 are equal keys with different texts, so zero is
+        never kept.
+        """
         parts = []
         get = record.get
-        for prop, head, write, kind in self._fields:
+        for prop, head, write, kind, texts in self._fields:
             value = get(prop)
             if value is None:
                 continue
-            # The two commonest cases inline (the same text as their writers give).
             if kind is _FLOAT and type(value) is float:
-                if value - value == 0.0:  # finite: NaN and infinities are left out
+                piece = texts.get(value) if value else None
+                if piece is None:
+                    if value - value != 0.0:  # NaN and infinities are left out
+                        continue
                     text = repr(value)
-                    parts.append(head + text[:-2] if text.endswith(".0") else head + text)
+                    piece = head + text[:-2] if text.endswith(".0") else head + text
+                    if value:
+                        _keep(texts, value, piece)
+                parts.append(piece)
                 continue
             if kind is _STRING and type(value) is str:
-                parts.append(head + _quoted(value))
+                piece = texts.get(value)
+                if piece is None:
+                    piece = head + _quoted(value)
+                    if len(value) <= _CACHED_STRING_LENGTH:
+                        _keep(texts, value, piece)
+                parts.append(piece)
                 continue
             try:
                 text = write(value)

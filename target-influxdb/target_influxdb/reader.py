@@ -82,6 +82,7 @@ class LineCountingReader(GenericSingerReader[Any]):
         stats: Counter[str] = Counter()
         readline = (file_input or self.default_input).readline
         record = callbacks.get(SingerMessageType.RECORD)
+        decode, decode_error = self._decode, self._decode_error
         records = 0
         try:
             while not self.stopped:
@@ -95,11 +96,16 @@ class LineCountingReader(GenericSingerReader[Any]):
                     self.finished = True
                     break
                 self.line_number += 1
-                message = self._parse(line)
-                if message is None:
-                    continue  # a blank line
+                try:  # the hot path: a line msgspec reads as an object, a RECORD
+                    message = decode(line)
+                except (decode_error, UnicodeDecodeError, RecursionError):
+                    message = None  # _parse says what is wrong with the line
+                if type(message) is not dict:
+                    message = self._parse(line)
+                    if message is None:
+                        continue  # a blank line
                 kind: Any = message.get("type")
-                if kind == "RECORD" and record is not None:  # the hot path: no lookups
+                if kind == "RECORD" and record is not None:
                     record(message)
                     records += 1
                     continue

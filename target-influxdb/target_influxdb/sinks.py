@@ -209,9 +209,10 @@ class InfluxDBSink(SinkHooks):
             self.report.records_without_fields += 1
             return batch
         series = builder.series(record)
-        time = self._point_time(record, arrival)
+        time = builder.time(record) if self._has_time else self._point_time(record, arrival)
         key = (series, time)
-        previous = batch.seen.get(key)
+        seen = batch.seen
+        previous = seen.get(key)
         if previous is not None:
             if previous[0] == fields:
                 self.report.repeats += 1
@@ -224,7 +225,7 @@ class InfluxDBSink(SinkHooks):
                 batch.collisions += 1
                 if batch.example is None:
                     batch.example = key
-        batch.seen[key] = (fields, record)
+        seen[key] = (fields, record)
         batch.lines.append(f"{series} {fields} {time}")
         return batch
 

@@ -311,27 +311,28 @@ class TargetInfluxDB(TargetHooks):
             record, sink = {}, None
         else:
             sink = self._direct.get(message.get("stream"))
-        self.arrivals.arrive(message.get("time_extracted"), record.get(DELETED_AT) is not None)
+        arrivals = self.arrivals
+        arrivals.arrive(message.get("time_extracted"), record.get(DELETED_AT) is not None)
         try:
             if sink is None:
                 super().on_record(message)
-            else:
-                self._hand_straight(sink, record)
+            elif sink.add(record):
+                self._drain_full(sink)
         finally:
-            self.arrivals.leave()
+            arrivals.leave()
+        if sink is not None:
+            now = time.monotonic()
+            if now >= self._age_checked_at + 1:  # the SDK's 5-minute drain, asked once a second
+                self._age_checked_at = now
+                self.drain_if_old()
 
-    def _hand_straight(self, sink: InfluxDBSink, record: dict) -> None:
-        if sink.add(record):
-            self.logger.info(
-                "Target sink for '%s' is full. Current size is '%d'. Draining...",
-                sink.stream_name,
-                sink.current_size,
-            )
-            self.drain_one(sink)
-        now = time.monotonic()
-        if now >= self._age_checked_at + 1:  # the SDK's 5-minute drain, asked once a second
-            self._age_checked_at = now
-            self.drain_if_old()
+    def _drain_full(self, sink: InfluxDBSink) -> None:
+        self.logger.info(
+            "Target sink for '%s' is full. Current size is '%d'. Draining...",
+            sink.stream_name,
+            sink.current_size,
+        )
+        self.drain_one(sink)
 
     @override
     def on_state(self, message: dict) -> None:
