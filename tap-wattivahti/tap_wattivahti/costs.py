@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from tap_wattivahti.meter_run import DELETED_AT
 from tap_wattivahti.pricing import DayCosts, MeteredPeriod, month_bill, month_of, period_cost
 from tap_wattivahti.resolution import STEP
 from tap_wattivahti.settlement import record_fingerprint
@@ -36,6 +37,21 @@ if t.TYPE_CHECKING:
 Span = tuple[datetime, datetime]
 #: A meter value as ``costs`` keeps it: start (UTC), resolution, kWh.
 Kept = tuple[datetime, str, Decimal]
+#: The properties of a ``costs`` record besides its key: null on a deletion record.
+DELETION_NULLS = (
+    "resolution",
+    "kwh",
+    "spot_price_eur_mwh",
+    "energy_c_per_kwh",
+    "transfer_c_per_kwh",
+    "tax_c_per_kwh",
+    "energy_eur",
+    "transfer_eur",
+    "tax_eur",
+    "vat_eur",
+    "total_eur",
+    "priced",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +103,11 @@ class CostRun:
         ]
 
     def records(self, prices: Mapping[datetime, MarketPrice]) -> Iterator[dict[str, t.Any]]:
-        """Each day's new or changed cost records, in day order; the day's mark after them."""
+        """Each day's new or changed cost records, in day order, with a deletion record for
+        each period whose meter record the meter stream deleted (in UTC order among them); the
+        day's mark after them."""
         marks = self.state.day_marks()
+        gone = self.result.gone
         sums: dict[date, DayCosts] = {}
         for day, values in self.days.items():
             costs = [
@@ -100,7 +119,10 @@ class CostRun:
             records = [cost.record(self.metering_point) for cost in costs]
             unpriced = [cost for cost in costs if not cost.priced]
             fingerprint, emit_from = _compare(records, marks.get(day))
-            yield from records[emit_from:]
+            if day in gone:
+                yield from self._with_deletions(costs[emit_from:], records[emit_from:], gone[day])
+            else:
+                yield from records[emit_from:]
             self.state.mark_day(day, CostMark(fingerprint, len(records), len(unpriced)))
             kept = [(c.period.start, c.period.resolution, c.period.kwh) for c in costs]
             self.state.keep_unpriced(day, kept if unpriced else None)
@@ -112,6 +134,25 @@ class CostRun:
         if self.result.keep_from is not None:
             self.given_up = sorted(self.state.forget_days_before(self.result.keep_from))
         self.cost_result = CostResult(sums, self.result.quarters_from, self.result.keep_from)
+
+    def _with_deletions(
+        self, costs: list[PeriodCost], records: list[dict[str, t.Any]], gone: list[datetime]
+    ) -> list[dict[str, t.Any]]:
+        """``records`` (of ``costs``) and the deletion records of ``gone``, in UTC order."""
+        items = [(cost.period.start, record) for cost, record in zip(costs, records, strict=True)]
+        items += [(instant, self._deletion(instant)) for instant in gone]
+        return [record for _, record in sorted(items, key=lambda item: item[0])]
+
+    def _deletion(self, instant: datetime) -> dict[str, t.Any]:
+        """The record that says the cost record at ``instant`` is gone: its key, every other
+        property null, and ``_sdc_deleted_at`` (docs/design.md, "Records")."""
+        return {
+            **dict.fromkeys(DELETION_NULLS),
+            "metering_point": self.metering_point,
+            "kind": self.kind,
+            "timestamp": instant.isoformat(),
+            DELETED_AT: self.now.isoformat(),
+        }
 
     def _cost(
         self, start: datetime, resolution: str, kwh: Decimal, prices: Mapping[datetime, t.Any]

@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from singer_sdk.sinks.core import JSONSchemaValidator
+from tap_wattivahti.streams import COSTS_SCHEMA
 from tap_wattivahti.timeutil import local_midnight
 
 from tests.price_simulators import GO_LIVE, TruePrice
@@ -35,6 +37,7 @@ SEASONAL = {
     "other_c_per_kwh": "2.20",
     "monthly_fee_eur": "9.80",
 }
+COSTS_PROPERTIES = tuple(COSTS_SCHEMA["properties"])
 EURO_FIELDS = ("energy_eur", "transfer_eur", "tax_eur", "vat_eur", "total_eur")
 MONEY = (
     "kwh",
@@ -477,6 +480,73 @@ def test_a_corrected_meter_value_re_emits_its_days_costs_and_its_month(costed, e
     assert october["kwh"] != bills(first)["2025-10"]["kwh"]
 
 
+@pytest.mark.parametrize("how", ["null", "absent"])
+def test_a_withdrawn_value_deletes_its_cost_and_re_bills_its_month(costed, elering, simulator, how):
+    energy, network = [SPOT], [GENERAL]
+    terms = {"energy_contracts": energy, "network_tariffs": network}
+    first = costed("2025-10-13", "2025-10-20", **terms)
+    day = date(2025, 10, 15)
+    gone = {local_midnight(day, HELSINKI) + HOUR * 10 + QUARTER * i for i in range(3)}
+    setattr(simulator, "missing" if how == "null" else "absent", set(gone))
+    second = costed(
+        "2025-10-13", "2025-10-20", state=first.state, correction_interval_hours=0, **terms
+    )
+    records = second.records("costs")
+    deleted = [r for r in records if r.get("_sdc_deleted_at") is not None]
+    [deleted_at] = {r["_sdc_deleted_at"] for r in deleted}
+    nulls = dict.fromkeys(set(COSTS_PROPERTIES) - {"metering_point", "kind", "timestamp"})
+    assert deleted == [
+        {
+            **nulls,
+            "metering_point": SEED_METERING_POINT,
+            "kind": "consumption",
+            "timestamp": instant.isoformat(),
+            "_sdc_deleted_at": deleted_at,
+        }
+        for instant in sorted(gone)
+    ]
+    [schema] = [m["schema"] for m in second.messages
+                if m["type"] == "SCHEMA" and m["stream"] == "costs"]  # fmt: skip
+    validator = JSONSchemaValidator(schema, validate_formats=True)
+    for record in records:
+        validator.validate(record)
+    # The day's costs again (without the withdrawn periods), the deletions in UTC order among them.
+    market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
+    whole = expected_costs(
+        simulator,
+        SEED_METERING_POINT,
+        date(2025, 10, 13),
+        date(2025, 10, 20),
+        market,
+        energy,
+        network,
+    )
+    assert [r["timestamp"] for r in records] == sorted(
+        [at for at in whole if month_day(at) == day] + [g.isoformat() for g in gone]
+    )
+    assert_records_are([r for r in records if r not in deleted], {
+        at: cost for at, cost in whole.items() if month_day(at) == day
+    })  # fmt: skip
+    # What a store with point identity holds after both runs: every cost but the withdrawn ones.
+    held: dict[str, dict] = {}
+    for record in first.records("costs") + records:
+        if record.get("_sdc_deleted_at") is not None:
+            held.pop(record["timestamp"], None)
+        else:
+            held[record["timestamp"]] = record
+    assert sorted(held) == sorted(whole)
+    assert gone.isdisjoint(datetime.fromisoformat(at) for at in held)
+    # The month again, without the withdrawn periods: the grid now lacks three values.
+    [october] = second.records("monthly_bills")
+    assert_bill_is(october, expected_bill(whole, date(2025, 10, 1), energy, network))
+    assert october["periods"] == bills(first)["2025-10"]["periods"] - 3
+    assert october["complete"] is False
+
+
+def month_day(timestamp: str) -> date:
+    return datetime.fromisoformat(timestamp).astimezone(HELSINKI).date()
+
+
 def test_without_terms_both_streams_emit_nothing_and_say_so_once(costed, elering):
     run = costed("2025-10-13", "2025-10-15")
     assert run.records("costs") == []
@@ -505,6 +575,7 @@ def test_the_streams_schemas_and_keys(tap_config, catalog_selecting):
         "tax_c_per_kwh",
         *EURO_FIELDS,
         "priced",
+        "_sdc_deleted_at",  # only on a deletion record: a withdrawn meter value's cost is gone
     }
     assert set(bill["schema"]["properties"]) == {
         "metering_point",
