@@ -189,10 +189,14 @@ class BillRun:
     state: BillState
     result: CostResult
     now: datetime
+    #: Whether the run's range reaches the running month (the local month of ``now``): not when
+    #: ``end_date`` ends before it.
+    reaches_now: bool = True
 
     def records(self) -> Iterator[dict[str, t.Any]]:
-        """The bill of each month this run's days touch (the running month's month to date),
-        when new or changed, in month order; then the months that can no longer change go."""
+        """The bill of each month this run's days touch, when new or changed, and the running
+        month's month to date on every run that reaches it (its fee share grows by the day), in
+        month order; then the months that can no longer change go."""
         state = self.state
         state.quarters_from = self.result.quarters_from
         for day, sums in self.result.days.items():
@@ -200,7 +204,7 @@ class BillRun:
         days = {day: DayCosts.from_state(sums) for day, sums in state.bill_days().items()}
         running = month_of(self.now.astimezone(self.terms.zone).date())
         months = {month_of(day) for day in self.result.days}
-        if any(month_of(day) == running for day in days):
+        if self.reaches_now:
             months.add(running)
         emitted = state.bills()
         for month in sorted(months):
@@ -209,7 +213,8 @@ class BillRun:
                 continue
             record = bill.record(self.metering_point, self.kind)
             fingerprint = record_fingerprint(record)
-            if emitted.get(record["month"]) != fingerprint:
+            to_date = self.reaches_now and month == running  # emitted on every run
+            if to_date or emitted.get(record["month"]) != fingerprint:
                 yield record
                 state.emitted(record["month"], fingerprint)
         keep_from = self.result.keep_from

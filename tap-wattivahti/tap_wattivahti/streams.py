@@ -29,6 +29,7 @@ from tap_wattivahti.prefetch import Skipped
 from tap_wattivahti.prices.book import merged
 from tap_wattivahti.prices.run import PriceRun
 from tap_wattivahti.prices.sources import SOURCES
+from tap_wattivahti.pricing import month_of
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import DayMark, record_fingerprint
 from tap_wattivahti.state import (
@@ -38,7 +39,7 @@ from tap_wattivahti.state import (
     PartitionState,
     PriceState,
 )
-from tap_wattivahti.timeutil import UTC, named_spans
+from tap_wattivahti.timeutil import UTC, local_midnight, named_spans
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -650,7 +651,12 @@ class MonthlyBillsStream(_Settled):
         if result is None:
             return
         state = BillState(self.get_context_state(context))
-        run = BillRun(self.settings.terms, kind, code, state, result, datetime.now(UTC))
+        now = datetime.now(UTC)
+        end = self.settings.end_date
+        terms = self.settings.terms
+        running = local_midnight(month_of(now.astimezone(terms.zone).date()), terms.zone)
+        reaches_now = end is None or end > running
+        run = BillRun(terms, kind, code, state, result, now, reaches_now)
         yield from run.records()
         self.ledger.done(self.name, "costs", (code, kind))
 

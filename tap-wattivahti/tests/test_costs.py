@@ -141,12 +141,15 @@ def expected_costs(sim: Simulator, code: str, first: date, stop: date, prices, e
     }
 
 
-def fees(month: date, energy: list[dict], network: list[dict]) -> tuple[Decimal, Decimal, Decimal]:
-    """The month's energy fee, transfer fee and their VAT (every day, a share of the month)."""
+def fees(
+    month: date, energy: list[dict], network: list[dict], days: int | None = None
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The month's energy fee, transfer fee and their VAT (each day a share of the month), of
+    its first ``days`` days (None: all)."""
     following = (month + timedelta(days=32)).replace(day=1)
     length = (following - month).days
     energy_fee = transfer_fee = vat = D(0)
-    for n in range(length):
+    for n in range(length if days is None else days):
         day = month + timedelta(days=n)
         energy_vat, network_vat = vat_percents(day)
         e = D(str(entry_on(energy, day)["monthly_fee_eur"]))
@@ -205,13 +208,14 @@ def assert_bill_is(record: dict, expected: dict) -> None:
 @pytest.fixture
 def costed(tap_config, elering, catalog_selecting, run_tap, caplog):
     """Run the tap with consumption, costs and monthly_bills selected and prices from
-    ``elering``: ``run(start_date, end_date, **settings)``; ``state`` continues a run."""
+    ``elering``: ``run(start_date, end_date, **settings)`` (end_date None: up to now);
+    ``state`` continues a run."""
 
-    def run(start: str, end: str, sim: Simulator | None = None, state=None, **settings):
-        extra = {"sim": sim} if sim is not None else {}
-        config = tap_config(
-            elering_url=elering.url, start_date=start, end_date=end, **extra, **settings
-        )
+    def run(start: str, end: str | None, sim: Simulator | None = None, state=None, **settings):
+        extra: dict[str, object] = {"sim": sim} if sim is not None else {}
+        if end is not None:  # None: up to now
+            extra["end_date"] = end
+        config = tap_config(elering_url=elering.url, start_date=start, **extra, **settings)
         catalog = catalog_selecting(config, "consumption", "costs", "monthly_bills")
         elering.clear_log()
         caplog.clear()
@@ -545,6 +549,36 @@ def test_a_withdrawn_value_deletes_its_cost_and_re_bills_its_month(costed, eleri
 
 def month_day(timestamp: str) -> date:
     return datetime.fromisoformat(timestamp).astimezone(HELSINKI).date()
+
+
+def test_every_run_emits_the_running_month_to_date_even_with_no_new_meter_data(
+    costed, elering, simulator
+):
+    energy, network = [SPOT], [GENERAL]
+    terms = {"energy_contracts": energy, "network_tariffs": network}
+    month = datetime.now(HELSINKI).date().replace(day=1)
+    simulator.available_until = local_midnight(month, HELSINKI)  # nothing of this month yet
+    start = (month - timedelta(days=2)).isoformat()
+    first = costed(start, None, **terms)
+    second = costed(start, None, state=first.state, **terms)
+    assert second.records("costs") == []  # nothing new to cost
+    today = datetime.now(HELSINKI).date()
+    energy_fee, transfer_fee, fee_vat = fees(month, energy, network, days=today.day)
+    for run in (first, second):
+        running = bills(run)[month.strftime("%Y-%m")]
+        assert running["month_start"] == local_midnight(month, HELSINKI).isoformat()
+        assert (running["periods"], running["priced_periods"], running["complete"]) == (
+            0,
+            0,
+            False,
+        )
+        assert running["kwh"] == running["energy_eur"] == running["transfer_eur"] == 0
+        # Month to date: the fees of the days from the 1st through today, of the month's days.
+        assert running["energy_fee_eur"] == pytest.approx(float(energy_fee), rel=1e-12)
+        assert running["transfer_fee_eur"] == pytest.approx(float(transfer_fee), rel=1e-12)
+        assert running["vat_eur"] == pytest.approx(float(fee_vat), rel=1e-12)
+        total = energy_fee + transfer_fee + fee_vat
+        assert running["total_eur"] == pytest.approx(float(total), rel=1e-12)
 
 
 def test_without_terms_both_streams_emit_nothing_and_say_so_once(costed, elering):
