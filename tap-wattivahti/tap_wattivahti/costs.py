@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from tap_wattivahti.meter_run import DELETED_AT
-from tap_wattivahti.pricing import DayCosts, MeteredPeriod, month_bill, month_of, period_cost
+from tap_wattivahti.pricing import DayCosts, MeteredPeriod, day_terms, month_bill, month_of
 from tap_wattivahti.resolution import STEP
 from tap_wattivahti.settlement import record_fingerprint
 from tap_wattivahti.state import CostMark
@@ -108,12 +108,14 @@ class CostRun:
         day's mark after them."""
         marks = self.state.day_marks()
         gone = self.result.gone
+        kind = self.kind
         sums: dict[date, DayCosts] = {}
         for day, values in self.days.items():
+            terms = day_terms(self.terms, kind, day)  # looked up once per day
+            assert terms is not None  # self.days holds only the days the terms cover
             costs = [
-                cost
+                terms.cost(MeteredPeriod(start, resolution, kwh, kind), prices)
                 for start, resolution, kwh in values
-                if (cost := self._cost(start, resolution, kwh, prices)) is not None
             ]
             sums[day] = DayCosts.of(costs)
             records = [cost.record(self.metering_point) for cost in costs]
@@ -153,11 +155,6 @@ class CostRun:
             "timestamp": instant.isoformat(),
             DELETED_AT: self.now.isoformat(),
         }
-
-    def _cost(
-        self, start: datetime, resolution: str, kwh: Decimal, prices: Mapping[datetime, t.Any]
-    ) -> PeriodCost | None:
-        return period_cost(MeteredPeriod(start, resolution, kwh, self.kind), prices, self.terms)
 
 
 def _compare(records: list[dict[str, t.Any]], mark: CostMark | None) -> tuple[str, int]:
