@@ -18,7 +18,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
-from tap_wattivahti.pricing import DayCosts, MeteredPeriod, month_bill, month_of, period_cost
+from tap_wattivahti.meter_run import DELETED_AT
+from tap_wattivahti.pricing import DayCosts, MeteredPeriod, day_terms, month_bill, month_of
 from tap_wattivahti.resolution import STEP
 from tap_wattivahti.settlement import record_fingerprint
 from tap_wattivahti.state import CostMark
@@ -36,6 +37,21 @@ if t.TYPE_CHECKING:
 Span = tuple[datetime, datetime]
 #: A meter value as ``costs`` keeps it: start (UTC), resolution, kWh.
 Kept = tuple[datetime, str, Decimal]
+#: The properties of a ``costs`` record besides its key: null on a deletion record.
+DELETION_NULLS = (
+    "resolution",
+    "kwh",
+    "spot_price_eur_mwh",
+    "energy_c_per_kwh",
+    "transfer_c_per_kwh",
+    "tax_c_per_kwh",
+    "energy_eur",
+    "transfer_eur",
+    "tax_eur",
+    "vat_eur",
+    "total_eur",
+    "priced",
+)
 
 
 @dataclass(frozen=True)
@@ -87,20 +103,28 @@ class CostRun:
         ]
 
     def records(self, prices: Mapping[datetime, MarketPrice]) -> Iterator[dict[str, t.Any]]:
-        """Each day's new or changed cost records, in day order; the day's mark after them."""
+        """Each day's new or changed cost records, in day order, with a deletion record for
+        each period whose meter record the meter stream deleted (in UTC order among them); the
+        day's mark after them."""
         marks = self.state.day_marks()
+        gone = self.result.gone
+        kind = self.kind
         sums: dict[date, DayCosts] = {}
         for day, values in self.days.items():
+            terms = day_terms(self.terms, kind, day)  # looked up once per day
+            assert terms is not None  # self.days holds only the days the terms cover
             costs = [
-                cost
+                terms.cost(MeteredPeriod(start, resolution, kwh, kind), prices)
                 for start, resolution, kwh in values
-                if (cost := self._cost(start, resolution, kwh, prices)) is not None
             ]
             sums[day] = DayCosts.of(costs)
             records = [cost.record(self.metering_point) for cost in costs]
             unpriced = [cost for cost in costs if not cost.priced]
             fingerprint, emit_from = _compare(records, marks.get(day))
-            yield from records[emit_from:]
+            if day in gone:
+                yield from self._with_deletions(costs[emit_from:], records[emit_from:], gone[day])
+            else:
+                yield from records[emit_from:]
             self.state.mark_day(day, CostMark(fingerprint, len(records), len(unpriced)))
             kept = [(c.period.start, c.period.resolution, c.period.kwh) for c in costs]
             self.state.keep_unpriced(day, kept if unpriced else None)
@@ -113,10 +137,24 @@ class CostRun:
             self.given_up = sorted(self.state.forget_days_before(self.result.keep_from))
         self.cost_result = CostResult(sums, self.result.quarters_from, self.result.keep_from)
 
-    def _cost(
-        self, start: datetime, resolution: str, kwh: Decimal, prices: Mapping[datetime, t.Any]
-    ) -> PeriodCost | None:
-        return period_cost(MeteredPeriod(start, resolution, kwh, self.kind), prices, self.terms)
+    def _with_deletions(
+        self, costs: list[PeriodCost], records: list[dict[str, t.Any]], gone: list[datetime]
+    ) -> list[dict[str, t.Any]]:
+        """``records`` (of ``costs``) and the deletion records of ``gone``, in UTC order."""
+        items = [(cost.period.start, record) for cost, record in zip(costs, records, strict=True)]
+        items += [(instant, self._deletion(instant)) for instant in gone]
+        return [record for _, record in sorted(items, key=lambda item: item[0])]
+
+    def _deletion(self, instant: datetime) -> dict[str, t.Any]:
+        """The record that says the cost record at ``instant`` is gone: its key, every other
+        property null, and ``_sdc_deleted_at`` (docs/design.md, "Records")."""
+        return {
+            **dict.fromkeys(DELETION_NULLS),
+            "metering_point": self.metering_point,
+            "kind": self.kind,
+            "timestamp": instant.isoformat(),
+            DELETED_AT: self.now.isoformat(),
+        }
 
 
 def _compare(records: list[dict[str, t.Any]], mark: CostMark | None) -> tuple[str, int]:
@@ -148,10 +186,14 @@ class BillRun:
     state: BillState
     result: CostResult
     now: datetime
+    #: Whether the run's range reaches the running month (the local month of ``now``): not when
+    #: ``end_date`` ends before it.
+    reaches_now: bool = True
 
     def records(self) -> Iterator[dict[str, t.Any]]:
-        """The bill of each month this run's days touch (the running month's month to date),
-        when new or changed, in month order; then the months that can no longer change go."""
+        """The bill of each month this run's days touch, when new or changed, and the running
+        month's month to date on every run that reaches it (its fee share grows by the day), in
+        month order; then the months that can no longer change go."""
         state = self.state
         state.quarters_from = self.result.quarters_from
         for day, sums in self.result.days.items():
@@ -159,7 +201,7 @@ class BillRun:
         days = {day: DayCosts.from_state(sums) for day, sums in state.bill_days().items()}
         running = month_of(self.now.astimezone(self.terms.zone).date())
         months = {month_of(day) for day in self.result.days}
-        if any(month_of(day) == running for day in days):
+        if self.reaches_now:
             months.add(running)
         emitted = state.bills()
         for month in sorted(months):
@@ -168,7 +210,8 @@ class BillRun:
                 continue
             record = bill.record(self.metering_point, self.kind)
             fingerprint = record_fingerprint(record)
-            if emitted.get(record["month"]) != fingerprint:
+            to_date = self.reaches_now and month == running  # emitted on every run
+            if to_date or emitted.get(record["month"]) != fingerprint:
                 yield record
                 state.emitted(record["month"], fingerprint)
         keep_from = self.result.keep_from

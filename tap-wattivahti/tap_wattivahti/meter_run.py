@@ -115,6 +115,10 @@ class MeterResult:
     days: dict[date, list[Value]] = field(default_factory=dict)
     #: Where the meter's 15-minute grid begins (None: hourly only, as far as known).
     quarters_from: datetime | None = None
+    #: The instants of each local day whose records this run deleted (deletion records: values
+    #: WattiVahti withdrew, or periods stored at the other resolution before): what the derived
+    #: streams' records of those periods must lose too.
+    gone: dict[date, list[datetime]] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,7 +186,7 @@ class MeterRun:
         self._newest: Value | None = None
         self._missing: list[Period] = []
         self._changed: list[date] = []
-        self._gone: dict[date, int] = {}
+        self._gone: dict[date, list[datetime]] = {}
         self._summaries: list[DaySummary] = []
         self._owed = owed
         self._days: dict[date, list[Value]] = {}
@@ -433,7 +437,7 @@ class MeterRun:
         if changed and day in self._marks:
             self._changed.append(day)
         if gone:
-            self._gone[day] = len(gone)
+            self._gone[day] = gone
         if real and (self._newest is None or real[-1].instant > self._newest.instant):
             self._newest = real[-1]
         if not whole:
@@ -497,9 +501,9 @@ class MeterRun:
                 "have none in WattiVahti now (withdrawn, or stored at another resolution "
                 "before): a deletion record was emitted for each, so the target drops them: %s.",
                 self.code,
-                f"{sum(self._gone.values()):,}",
+                f"{sum(len(gone) for gone in self._gone.values()):,}",
                 self.kind,
-                listing(f"{day} ({count})" for day, count in self._gone.items()),
+                listing(f"{day} ({len(gone)})" for day, gone in self._gone.items()),
             )
         holes = [p for p in self._missing if newest is not None and p.start < newest.instant]
         if holes and newest is not None:
@@ -536,6 +540,7 @@ class MeterRun:
             keep_from,
             self._days,
             self._grid_from(),
+            self._gone,
         )
 
     def _grid_from(self) -> datetime | None:

@@ -42,8 +42,15 @@ from tap_wattivahti.timeutil import QUARTER, day_grid, local_midnight
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+    from zoneinfo import ZoneInfo
 
-    from tap_wattivahti.terms import EnergyContract, NetworkTariff, Terms, VatRate
+    from tap_wattivahti.terms import (
+        EnergyContract,
+        NetworkTariff,
+        ProductionContract,
+        Terms,
+        VatRate,
+    )
 
 ZERO = Decimal(0)
 #: Tariff day hours, local time: 07:00 up to 22:00.
@@ -150,41 +157,74 @@ def period_cost(
     """The cost lines of ``period`` under the terms in force at its start, or ``None`` when it
     is not costed at all (no energy contract or no network tariff in force; production: no
     production contract): the ``costs`` stream emits no record for it."""
-    local = period.start.astimezone(terms.zone)
-    day = local.date()
-    if period.kind == PRODUCTION:
+    day = day_terms(terms, period.kind, period.start.astimezone(terms.zone).date())
+    return None if day is None else day.cost(period, prices)
+
+
+class DayTerms(t.Protocol):
+    """The terms of one kind in force on one local day, looked up once for all of the day's
+    periods (a period's terms are those of its start's local day)."""
+
+    def cost(self, period: MeteredPeriod, prices: Mapping[datetime, MarketPrice]) -> PeriodCost:
+        """The cost lines of ``period``, a period of this day."""
+        ...
+
+
+def day_terms(terms: Terms, kind: str, day: date) -> DayTerms | None:
+    """The terms of ``kind`` on local ``day``; ``None`` when its periods are not costed."""
+    if kind == PRODUCTION:
         contract = in_force(terms.production_contracts, day)
-        if contract is None:
-            return None
-        spot = spot_price(period.start, period.resolution, prices)
-        if spot is None:
-            return PeriodCost(period, None, None, ZERO, ZERO)
-        unit = spot / 10 - contract.margin_c_per_kwh  # EUR/MWh → c/kWh is ÷ 10
-        value = period.kwh * unit / 100
-        return PeriodCost(period, spot, unit, ZERO, ZERO, value, ZERO, ZERO, ZERO, value)
+        return None if contract is None else _ProductionDay(contract)
     energy = in_force(terms.energy_contracts, day)
     network = in_force(terms.network_tariffs, day)
     if energy is None or network is None:
         return None
     tax = _rate(in_force(terms.electricity_tax, day), "electricity_tax", day).c_per_kwh
     vat = _rate(in_force(terms.vat, day), "vat", day)
-    transfer = _transfer_price(network, local)
-    spot = None
-    if isinstance(energy, SpotContract):
+    return _ConsumptionDay(terms.zone, energy, network, tax, vat)
+
+
+@dataclass(frozen=True)
+class _ProductionDay:
+    contract: ProductionContract
+
+    def cost(self, period: MeteredPeriod, prices: Mapping[datetime, MarketPrice]) -> PeriodCost:
         spot = spot_price(period.start, period.resolution, prices)
-    unit = _energy_price(energy, local, spot)
-    if unit is None:
-        return PeriodCost(period, spot, None, transfer, tax)
-    energy_eur = period.kwh * unit / 100
-    transfer_eur = period.kwh * transfer / 100
-    tax_eur = period.kwh * tax / 100
-    vat_eur = (
-        energy_eur * vat.energy_percent + (transfer_eur + tax_eur) * vat.network_percent
-    ) / 100
-    total = energy_eur + transfer_eur + tax_eur + vat_eur
-    return PeriodCost(
-        period, spot, unit, transfer, tax, energy_eur, transfer_eur, tax_eur, vat_eur, total
-    )
+        if spot is None:
+            return PeriodCost(period, None, None, ZERO, ZERO)
+        unit = spot / 10 - self.contract.margin_c_per_kwh  # EUR/MWh → c/kWh is ÷ 10
+        value = period.kwh * unit / 100
+        return PeriodCost(period, spot, unit, ZERO, ZERO, value, ZERO, ZERO, ZERO, value)
+
+
+@dataclass(frozen=True)
+class _ConsumptionDay:
+    zone: ZoneInfo
+    energy: EnergyContract
+    network: NetworkTariff
+    tax_c_per_kwh: Decimal
+    vat: VatRate
+
+    def cost(self, period: MeteredPeriod, prices: Mapping[datetime, MarketPrice]) -> PeriodCost:
+        local = period.start.astimezone(self.zone)
+        tax, vat = self.tax_c_per_kwh, self.vat
+        transfer = _transfer_price(self.network, local)
+        spot = None
+        if isinstance(self.energy, SpotContract):
+            spot = spot_price(period.start, period.resolution, prices)
+        unit = _energy_price(self.energy, local, spot)
+        if unit is None:
+            return PeriodCost(period, spot, None, transfer, tax)
+        energy_eur = period.kwh * unit / 100
+        transfer_eur = period.kwh * transfer / 100
+        tax_eur = period.kwh * tax / 100
+        vat_eur = (
+            energy_eur * vat.energy_percent + (transfer_eur + tax_eur) * vat.network_percent
+        ) / 100
+        total = energy_eur + transfer_eur + tax_eur + vat_eur
+        return PeriodCost(
+            period, spot, unit, transfer, tax, energy_eur, transfer_eur, tax_eur, vat_eur, total
+        )
 
 
 def _energy_price(

@@ -29,6 +29,7 @@ from tap_wattivahti.prefetch import Skipped
 from tap_wattivahti.prices.book import merged
 from tap_wattivahti.prices.run import PriceRun
 from tap_wattivahti.prices.sources import SOURCES
+from tap_wattivahti.pricing import month_of
 from tap_wattivahti.resolution import HOURLY, QUARTER_HOURLY
 from tap_wattivahti.settlement import DayMark, record_fingerprint
 from tap_wattivahti.state import (
@@ -38,7 +39,7 @@ from tap_wattivahti.state import (
     PartitionState,
     PriceState,
 )
-from tap_wattivahti.timeutil import UTC, named_spans
+from tap_wattivahti.timeutil import UTC, local_midnight, named_spans
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -71,6 +72,28 @@ def _one_of(name: str, values: Iterable[str], description: str) -> th.Property:
     )
 
 
+def _deletable_resolution(description: str) -> th.Property:
+    """The ``resolution`` property of a stream with deletion records (null on those)."""
+    return th.Property(
+        "resolution",
+        th.CustomType({"type": ["string", "null"], "enum": [QUARTER_HOURLY, HOURLY, None]}),
+        required=True,
+        description=f"{description} (null on a deletion record).",
+    )
+
+
+def _deleted_at() -> th.Property:
+    """``_sdc_deleted_at``: set only on a deletion record (docs/design.md, "Records")."""
+    return th.Property(
+        DELETED_AT,
+        th.DateTimeType,
+        description=(
+            "Only on a deletion record: when the tap found that WattiVahti no longer has a "
+            "value for the period (the record at this timestamp is gone)."
+        ),
+    )
+
+
 def record_schema(quantity: str) -> dict[str, t.Any]:
     """The JSON schema of a stream whose quantity is called ``quantity``.
 
@@ -87,12 +110,7 @@ def record_schema(quantity: str) -> dict[str, t.Any]:
             required=True,
             description="Start of the period, UTC.",
         ),
-        th.Property(
-            "resolution",
-            th.CustomType({"type": ["string", "null"], "enum": [QUARTER_HOURLY, HOURLY, None]}),
-            required=True,
-            description="Length of the period as the API names it (null on a deletion record).",
-        ),
+        _deletable_resolution("Length of the period as the API names it"),
         th.Property(
             f"{quantity}_kwh",
             th.NumberType,
@@ -107,14 +125,7 @@ def record_schema(quantity: str) -> dict[str, t.Any]:
             nullable=True,
             description="Energy in Wh, kWh times 1000 (null on a deletion record).",
         ),
-        th.Property(
-            DELETED_AT,
-            th.DateTimeType,
-            description=(
-                "Only on a deletion record: when the tap found that WattiVahti no longer has a "
-                "value for the period (the record at this timestamp is gone)."
-            ),
-        ),
+        _deleted_at(),
     ).to_dict()
 
 
@@ -178,15 +189,19 @@ def _amount(name: str, description: str, *, nullable: bool = False) -> th.Proper
     )
 
 
-_UNPRICED = " Null when the period is unpriced."
+_UNPRICED = " Null when the period is unpriced, and on a deletion record."
+_DELETION = " Null on a deletion record."
 _PARTITION = (
     th.Property("metering_point", th.StringType, required=True, description="Metering point code."),
     _one_of("kind", KINDS, "consumption or production."),
 )
 COSTS_SCHEMA = th.PropertiesList(
     *_PARTITION,
-    *_period("Length of the metered period."),
-    _amount("kwh", "The period's metered energy."),
+    th.Property(
+        "timestamp", th.DateTimeType, required=True, description="Start of the period, UTC."
+    ),
+    _deletable_resolution("Length of the metered period"),
+    _amount("kwh", "The period's metered energy." + _DELETION, nullable=True),
     _amount(
         "spot_price_eur_mwh",
         "The market price applied, EUR/MWh, VAT excluded (null when the energy price is not "
@@ -198,8 +213,12 @@ COSTS_SCHEMA = th.PropertiesList(
         "Energy unit price applied, c/kWh, VAT excluded (production: the sale price)." + _UNPRICED,
         nullable=True,
     ),
-    _amount("transfer_c_per_kwh", "Network transfer unit price, c/kWh, VAT excluded."),
-    _amount("tax_c_per_kwh", "Electricity tax, c/kWh, VAT excluded."),
+    _amount(
+        "transfer_c_per_kwh",
+        "Network transfer unit price, c/kWh, VAT excluded." + _DELETION,
+        nullable=True,
+    ),
+    _amount("tax_c_per_kwh", "Electricity tax, c/kWh, VAT excluded." + _DELETION, nullable=True),
     _amount(
         "energy_eur",
         "Energy, EUR, VAT excluded (production: sale value)." + _UNPRICED,
@@ -213,8 +232,11 @@ COSTS_SCHEMA = th.PropertiesList(
         "priced",
         th.BooleanType,
         required=True,
-        description="False when a price the period needs is missing (it is costed later).",
+        nullable=True,
+        description="False when a price the period needs is missing (it is costed later)."
+        + _DELETION,
     ),
+    _deleted_at(),
 ).to_dict()
 
 BILLS_SCHEMA = th.PropertiesList(
@@ -629,7 +651,12 @@ class MonthlyBillsStream(_Settled):
         if result is None:
             return
         state = BillState(self.get_context_state(context))
-        run = BillRun(self.settings.terms, kind, code, state, result, datetime.now(UTC))
+        now = datetime.now(UTC)
+        end = self.settings.end_date
+        terms = self.settings.terms
+        running = local_midnight(month_of(now.astimezone(terms.zone).date()), terms.zone)
+        reaches_now = end is None or end > running
+        run = BillRun(terms, kind, code, state, result, now, reaches_now)
         yield from run.records()
         self.ledger.done(self.name, "costs", (code, kind))
 

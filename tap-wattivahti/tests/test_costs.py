@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from singer_sdk.sinks.core import JSONSchemaValidator
+from tap_wattivahti.streams import COSTS_SCHEMA
 from tap_wattivahti.timeutil import local_midnight
 
 from tests.price_simulators import GO_LIVE, TruePrice
@@ -35,6 +37,7 @@ SEASONAL = {
     "other_c_per_kwh": "2.20",
     "monthly_fee_eur": "9.80",
 }
+COSTS_PROPERTIES = tuple(COSTS_SCHEMA["properties"])
 EURO_FIELDS = ("energy_eur", "transfer_eur", "tax_eur", "vat_eur", "total_eur")
 MONEY = (
     "kwh",
@@ -138,12 +141,15 @@ def expected_costs(sim: Simulator, code: str, first: date, stop: date, prices, e
     }
 
 
-def fees(month: date, energy: list[dict], network: list[dict]) -> tuple[Decimal, Decimal, Decimal]:
-    """The month's energy fee, transfer fee and their VAT (every day, a share of the month)."""
+def fees(
+    month: date, energy: list[dict], network: list[dict], days: int | None = None
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The month's energy fee, transfer fee and their VAT (each day a share of the month), of
+    its first ``days`` days (None: all)."""
     following = (month + timedelta(days=32)).replace(day=1)
     length = (following - month).days
     energy_fee = transfer_fee = vat = D(0)
-    for n in range(length):
+    for n in range(length if days is None else days):
         day = month + timedelta(days=n)
         energy_vat, network_vat = vat_percents(day)
         e = D(str(entry_on(energy, day)["monthly_fee_eur"]))
@@ -202,13 +208,14 @@ def assert_bill_is(record: dict, expected: dict) -> None:
 @pytest.fixture
 def costed(tap_config, elering, catalog_selecting, run_tap, caplog):
     """Run the tap with consumption, costs and monthly_bills selected and prices from
-    ``elering``: ``run(start_date, end_date, **settings)``; ``state`` continues a run."""
+    ``elering``: ``run(start_date, end_date, **settings)`` (end_date None: up to now);
+    ``state`` continues a run."""
 
-    def run(start: str, end: str, sim: Simulator | None = None, state=None, **settings):
-        extra = {"sim": sim} if sim is not None else {}
-        config = tap_config(
-            elering_url=elering.url, start_date=start, end_date=end, **extra, **settings
-        )
+    def run(start: str, end: str | None, sim: Simulator | None = None, state=None, **settings):
+        extra: dict[str, object] = {"sim": sim} if sim is not None else {}
+        if end is not None:  # None: up to now
+            extra["end_date"] = end
+        config = tap_config(elering_url=elering.url, start_date=start, **extra, **settings)
         catalog = catalog_selecting(config, "consumption", "costs", "monthly_bills")
         elering.clear_log()
         caplog.clear()
@@ -477,6 +484,103 @@ def test_a_corrected_meter_value_re_emits_its_days_costs_and_its_month(costed, e
     assert october["kwh"] != bills(first)["2025-10"]["kwh"]
 
 
+@pytest.mark.parametrize("how", ["null", "absent"])
+def test_a_withdrawn_value_deletes_its_cost_and_re_bills_its_month(costed, elering, simulator, how):
+    energy, network = [SPOT], [GENERAL]
+    terms = {"energy_contracts": energy, "network_tariffs": network}
+    first = costed("2025-10-13", "2025-10-20", **terms)
+    day = date(2025, 10, 15)
+    gone = {local_midnight(day, HELSINKI) + HOUR * 10 + QUARTER * i for i in range(3)}
+    setattr(simulator, "missing" if how == "null" else "absent", set(gone))
+    second = costed(
+        "2025-10-13", "2025-10-20", state=first.state, correction_interval_hours=0, **terms
+    )
+    records = second.records("costs")
+    deleted = [r for r in records if r.get("_sdc_deleted_at") is not None]
+    [deleted_at] = {r["_sdc_deleted_at"] for r in deleted}
+    nulls = dict.fromkeys(set(COSTS_PROPERTIES) - {"metering_point", "kind", "timestamp"})
+    assert deleted == [
+        {
+            **nulls,
+            "metering_point": SEED_METERING_POINT,
+            "kind": "consumption",
+            "timestamp": instant.isoformat(),
+            "_sdc_deleted_at": deleted_at,
+        }
+        for instant in sorted(gone)
+    ]
+    [schema] = [m["schema"] for m in second.messages
+                if m["type"] == "SCHEMA" and m["stream"] == "costs"]  # fmt: skip
+    validator = JSONSchemaValidator(schema, validate_formats=True)
+    for record in records:
+        validator.validate(record)
+    # The day's costs again (without the withdrawn periods), the deletions in UTC order among them.
+    market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
+    whole = expected_costs(
+        simulator,
+        SEED_METERING_POINT,
+        date(2025, 10, 13),
+        date(2025, 10, 20),
+        market,
+        energy,
+        network,
+    )
+    assert [r["timestamp"] for r in records] == sorted(
+        [at for at in whole if month_day(at) == day] + [g.isoformat() for g in gone]
+    )
+    assert_records_are([r for r in records if r not in deleted], {
+        at: cost for at, cost in whole.items() if month_day(at) == day
+    })  # fmt: skip
+    # What a store with point identity holds after both runs: every cost but the withdrawn ones.
+    held: dict[str, dict] = {}
+    for record in first.records("costs") + records:
+        if record.get("_sdc_deleted_at") is not None:
+            held.pop(record["timestamp"], None)
+        else:
+            held[record["timestamp"]] = record
+    assert sorted(held) == sorted(whole)
+    assert gone.isdisjoint(datetime.fromisoformat(at) for at in held)
+    # The month again, without the withdrawn periods: the grid now lacks three values.
+    [october] = second.records("monthly_bills")
+    assert_bill_is(october, expected_bill(whole, date(2025, 10, 1), energy, network))
+    assert october["periods"] == bills(first)["2025-10"]["periods"] - 3
+    assert october["complete"] is False
+
+
+def month_day(timestamp: str) -> date:
+    return datetime.fromisoformat(timestamp).astimezone(HELSINKI).date()
+
+
+def test_every_run_emits_the_running_month_to_date_even_with_no_new_meter_data(
+    costed, elering, simulator
+):
+    energy, network = [SPOT], [GENERAL]
+    terms = {"energy_contracts": energy, "network_tariffs": network}
+    month = datetime.now(HELSINKI).date().replace(day=1)
+    simulator.available_until = local_midnight(month, HELSINKI)  # nothing of this month yet
+    start = (month - timedelta(days=2)).isoformat()
+    first = costed(start, None, **terms)
+    second = costed(start, None, state=first.state, **terms)
+    assert second.records("costs") == []  # nothing new to cost
+    today = datetime.now(HELSINKI).date()
+    energy_fee, transfer_fee, fee_vat = fees(month, energy, network, days=today.day)
+    for run in (first, second):
+        running = bills(run)[month.strftime("%Y-%m")]
+        assert running["month_start"] == local_midnight(month, HELSINKI).isoformat()
+        assert (running["periods"], running["priced_periods"], running["complete"]) == (
+            0,
+            0,
+            False,
+        )
+        assert running["kwh"] == running["energy_eur"] == running["transfer_eur"] == 0
+        # Month to date: the fees of the days from the 1st through today, of the month's days.
+        assert running["energy_fee_eur"] == pytest.approx(float(energy_fee), rel=1e-12)
+        assert running["transfer_fee_eur"] == pytest.approx(float(transfer_fee), rel=1e-12)
+        assert running["vat_eur"] == pytest.approx(float(fee_vat), rel=1e-12)
+        total = energy_fee + transfer_fee + fee_vat
+        assert running["total_eur"] == pytest.approx(float(total), rel=1e-12)
+
+
 def test_without_terms_both_streams_emit_nothing_and_say_so_once(costed, elering):
     run = costed("2025-10-13", "2025-10-15")
     assert run.records("costs") == []
@@ -505,6 +609,7 @@ def test_the_streams_schemas_and_keys(tap_config, catalog_selecting):
         "tax_c_per_kwh",
         *EURO_FIELDS,
         "priced",
+        "_sdc_deleted_at",  # only on a deletion record: a withdrawn meter value's cost is gone
     }
     assert set(bill["schema"]["properties"]) == {
         "metering_point",
