@@ -307,6 +307,22 @@ class _Settled(_Ordered):
         return False
 
 
+class _PerMeterStream(_Settled):
+    """A stream derived from the meter streams: one partition per metering point and selected
+    meter stream (``kind``)."""
+
+    @property
+    @override
+    def partitions(self) -> list[dict]:
+        """One partition per metering point and selected meter stream."""
+        kinds = sorted(self.ledger.sources(self.name))
+        return [
+            {"metering_point": code, "kind": kind}
+            for code in self.settings.metering_points
+            for kind in kinds
+        ]
+
+
 class MeterDataStream(_Settled, WattiVahtiStream):
     """A stream of one ``measurementType``: one record per period and metering point.
 
@@ -431,7 +447,7 @@ class ProductionStream(MeterDataStream):
     selected_by_default = False
 
 
-class DailyTotalsStream(_Settled):
+class DailyTotalsStream(_PerMeterStream):
     """One record per metering point, kind and ended local day a run fetched whole (up to the day
     of the newest value), emitted when new or changed; built from what the selected meter streams
     fetched in the same run (no request of its own)."""
@@ -441,17 +457,6 @@ class DailyTotalsStream(_Settled):
     replication_key = "day_start"
     schema = DAILY_SCHEMA
     inputs = KINDS
-
-    @property
-    @override
-    def partitions(self) -> list[dict]:
-        """One partition per metering point and selected meter stream."""
-        kinds = sorted(self.ledger.sources(self.name))
-        return [
-            {"metering_point": code, "kind": kind}
-            for code in self.settings.metering_points
-            for kind in kinds
-        ]
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
@@ -481,7 +486,7 @@ class DailyTotalsStream(_Settled):
         self.ledger.done(self.name, kind, code)
 
 
-class CostsStream(_Settled):
+class CostsStream(_PerMeterStream):
     """What each metered period cost under the contract terms in force at its start: one record
     per period of a day that is new or changed (a corrected value, a price that arrived); built
     from what the meter streams fetched in the same run and the run's prices (no request of its
@@ -500,17 +505,6 @@ class CostsStream(_Settled):
         super().__init__(tap)
         self._runs: dict[tuple[str, str], CostRun | None] = {}
         self._now = datetime.now(UTC)
-
-    @property
-    @override
-    def partitions(self) -> list[dict]:
-        """One partition per metering point and selected meter stream."""
-        kinds = sorted(self.ledger.sources(self.name))
-        return [
-            {"metering_point": code, "kind": kind}
-            for code in self.settings.metering_points
-            for kind in kinds
-        ]
 
     def cost_run(self, context: Context) -> CostRun | None:
         """The partition's run (made once per sync); None when its kind has no terms or its
