@@ -130,7 +130,9 @@ def expected_cost(start, resolution, kwh, prices, energy, network) -> dict:
     return {**record, **euros}
 
 
-def expected_costs(sim: Simulator, code: str, first: date, stop: date, prices, energy, network):
+def expected_costs(
+    sim: Simulator, first: date, stop: date, prices, energy, network, code=SEED_METERING_POINT
+):
     """Every period's cost record of ``[first, stop)`` (local days), by timestamp."""
     points = sim.expected_points(
         code, local_midnight(first, HELSINKI), local_midnight(stop, HELSINKI)
@@ -240,7 +242,7 @@ def test_a_month_across_the_15_minute_go_live(costed, elering, simulator):
     run = costed("2025-09-01", "2025-10-08", energy_contracts=energy, network_tariffs=network)
     market = prices(elering, date(2025, 9, 1), date(2025, 10, 8))
     expected = expected_costs(
-        simulator, SEED_METERING_POINT, date(2025, 9, 1), date(2025, 10, 8), market, energy, network
+        simulator, date(2025, 9, 1), date(2025, 10, 8), market, energy, network
     )
     assert len(expected) == 37 * 96
     assert_records_are(run.records("costs"), expected)
@@ -268,13 +270,7 @@ def test_a_contract_change_mid_month_the_fall_dst_day_and_the_first_winter_days(
     run = costed("2025-10-01", "2025-11-03", energy_contracts=energy, network_tariffs=network)
     market = prices(elering, date(2025, 10, 1), date(2025, 11, 3))
     expected = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 1),
-        date(2025, 11, 3),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 1), date(2025, 11, 3), market, energy, network
     )
     records = run.records("costs")
     assert_records_are(records, expected)
@@ -324,7 +320,7 @@ def test_an_hourly_meter_pays_the_mean_of_the_hours_quarter_prices(costed, eleri
         )
         market = prices(elering, date(2025, 10, 5), date(2025, 10, 8))
         expected = expected_costs(
-            sim, code, date(2025, 10, 5), date(2025, 10, 8), market, energy, network
+            sim, date(2025, 10, 5), date(2025, 10, 8), market, energy, network, code=code
         )
     records = run.records("costs")
     assert len(records) == 3 * 24
@@ -348,7 +344,7 @@ def test_the_ten_percent_vat_and_the_2024_change(costed, elering, simulator):
     network = [GENERAL]
     winter = costed("2022-11-29", "2022-12-03", energy_contracts=[fixed], network_tariffs=network)
     expected = expected_costs(
-        simulator, SEED_METERING_POINT, date(2022, 11, 29), date(2022, 12, 3), {}, [fixed], network
+        simulator, date(2022, 11, 29), date(2022, 12, 3), {}, [fixed], network
     )
     assert elering.requests() == []  # a fixed price needs no market price: no request
     records = winter.records("costs")
@@ -367,7 +363,7 @@ def test_the_ten_percent_vat_and_the_2024_change(costed, elering, simulator):
     autumn = costed("2024-08-30", "2024-09-02", energy_contracts=energy, network_tariffs=network)
     market = prices(elering, date(2024, 8, 30), date(2024, 9, 2))
     expected = expected_costs(
-        simulator, SEED_METERING_POINT, date(2024, 8, 30), date(2024, 9, 2), market, energy, network
+        simulator, date(2024, 8, 30), date(2024, 9, 2), market, energy, network
     )
     records = autumn.records("costs")
     assert_records_are(records, expected)  # 15-minute values at hourly prices, VAT by date
@@ -395,13 +391,7 @@ def test_a_missing_price_is_unpriced_and_costed_when_it_arrives(costed, elering,
     assert all(r["kwh"] > 0 and r["transfer_c_per_kwh"] == 2.9 for r in unpriced)
     market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
     expected = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 13),
-        date(2025, 10, 20),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 13), date(2025, 10, 20), market, energy, network
     )
     assert_records_are(first.records("costs"), expected)
     [october] = first.records("monthly_bills")
@@ -416,25 +406,13 @@ def test_a_missing_price_is_unpriced_and_costed_when_it_arrives(costed, elering,
     assert len(elering.requests()) == 1
     market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
     filled = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 16),
-        date(2025, 10, 17),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 16), date(2025, 10, 17), market, energy, network
     )
     assert_records_are(second.records("costs"), filled)  # the day of the hole, now priced
     [october] = second.records("monthly_bills")
     assert october["priced_periods"] == 7 * 96
     whole = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 13),
-        date(2025, 10, 20),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 13), date(2025, 10, 20), market, energy, network
     )
     assert_bill_is(october, expected_bill(whole, date(2025, 10, 1), energy, network))
     partition = second.state["bookmarks"]["costs"]["partitions"][0]
@@ -460,25 +438,13 @@ def test_a_corrected_meter_value_re_emits_its_days_costs_and_its_month(costed, e
     )
     market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
     day = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        corrected_day,
-        corrected_day + timedelta(days=1),
-        market,
-        energy,
-        network,
+        simulator, corrected_day, corrected_day + timedelta(days=1), market, energy, network
     )
     assert_records_are(second.records("costs"), day)  # that day's costs, and nothing else
     assert day[corrected.isoformat()]["kwh"] == D("1.234")
     [october] = second.records("monthly_bills")
     whole = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 13),
-        date(2025, 10, 20),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 13), date(2025, 10, 20), market, energy, network
     )
     assert_bill_is(october, expected_bill(whole, date(2025, 10, 1), energy, network))
     assert october["kwh"] != bills(first)["2025-10"]["kwh"]
@@ -517,13 +483,7 @@ def test_a_withdrawn_value_deletes_its_cost_and_re_bills_its_month(costed, eleri
     # The day's costs again (without the withdrawn periods), the deletions in UTC order among them.
     market = prices(elering, date(2025, 10, 13), date(2025, 10, 20))
     whole = expected_costs(
-        simulator,
-        SEED_METERING_POINT,
-        date(2025, 10, 13),
-        date(2025, 10, 20),
-        market,
-        energy,
-        network,
+        simulator, date(2025, 10, 13), date(2025, 10, 20), market, energy, network
     )
     assert [r["timestamp"] for r in records] == sorted(
         [at for at in whole if month_day(at) == day] + [g.isoformat() for g in gone]
@@ -644,13 +604,7 @@ def test_an_hour_later_only_the_new_periods_and_the_month_to_date_are_emitted(
     new = {
         at: cost
         for at, cost in expected_costs(
-            simulator,
-            SEED_METERING_POINT,
-            date(2025, 10, 15),
-            date(2025, 10, 16),
-            market,
-            energy,
-            network,
+            simulator, date(2025, 10, 15), date(2025, 10, 16), market, energy, network
         ).items()
         if ten <= datetime.fromisoformat(at) < ten + HOUR
     }
