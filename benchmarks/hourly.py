@@ -19,8 +19,9 @@ started to its first line), the token grant, the API requests, the write, and Me
 `--about` and the bare ``import singer_sdk`` are timed in the plugins' own virtual environments,
 alternating, median of N.
 
-With ``--non-editable`` the copy installs the two plugins from their folders without ``-e``, so
-that Meltano caches the tap's catalog (docs/library-notes.md#meltano-catalog-cache).
+The shipped project installs the two plugins from their folders without ``-e``, so that Meltano
+caches the tap's catalog (docs/library-notes.md#meltano-catalog-cache); with ``--editable`` the
+copy installs them with ``-e``, as the project did before, and Meltano discovers on every run.
 
 ``PYTHONDONTWRITEBYTECODE`` is dropped from the runs' environment: a household's cron does not
 set it, and with it set Python compiles an editable plugin's sources on every start.
@@ -61,7 +62,7 @@ TRIVIAL_TARGET = "#!/bin/sh\nexec cat\n"
 
 def add_trivial_plugins(project: Path, *, editable: bool) -> None:
     """Declare the two shell-script plugins in the project copy's meltano.yml (and with
-    ``editable`` false, install the project's plugins from their folders, not editable)."""
+    ``editable``, install the project's plugins editable)."""
     for name, text in (("trivial-tap", TRIVIAL_TAP), ("trivial-target", TRIVIAL_TARGET)):
         script = project / f"{name}.sh"
         script.write_text(text, encoding="utf-8")
@@ -70,8 +71,8 @@ def add_trivial_plugins(project: Path, *, editable: bool) -> None:
     manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
     plugins = manifest["plugins"]
     for plugin in plugins["extractors"] + plugins["loaders"]:
-        if not editable and plugin.get("pip_url", "").startswith("-e "):
-            plugin["pip_url"] = plugin["pip_url"].removeprefix("-e ")
+        if editable and plugin.get("pip_url", "").startswith("./"):
+            plugin["pip_url"] = "-e " + plugin["pip_url"]
     plugins["extractors"].append(
         {"name": "trivial-tap", "namespace": "trivial_tap", "executable": "./trivial-tap.sh"}
     )
@@ -133,16 +134,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (median)")
     parser.add_argument("--keep", type=Path, help="keep the project and logs in this folder")
     parser.add_argument(
-        "--non-editable",
+        "--editable",
         action="store_true",
-        help="install the two plugins from their folders, not editable (Meltano then caches the "
-        "catalog: no discovery per run)",
+        help="install the two plugins editable (Meltano then discovers the catalog on every run)",
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hourly-bench-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        report = measure(folder, args.runs, editable=not args.non_editable)
+        report = measure(folder, args.runs, editable=args.editable)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
