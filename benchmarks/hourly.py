@@ -6,10 +6,12 @@ The shipped project is copied and `meltano install`-ed; two trivial plugins are 
 (an extractor that prints one STATE message and a loader that passes it back, both shell
 scripts, so neither is a Python process). The WattiVahti simulator and the Elering simulator stand
 in for the services, a real InfluxDB 1.x for the server. A first run syncs two days (not
-measured). Then the hourly run (one more hour of data, as cron runs it: no end_date) and the
-trivial `meltano run` alternate, N times each; printed are their medians and the ratio, in wall
-seconds and in CPU seconds (user and system time of the whole process tree, Meltano and the
-plugins, from getrusage), which vary less than the wall time on a shared machine.
+measured). Then the hourly run (one more hour of data, as cron runs it: no end_date), the
+trivial `meltano run`, and the trivial run of the same two scripts declared as plugins with the
+real ones' settings and config (what Meltano spends on those settings alone) alternate, N times
+each; printed are their medians and the ratios, in wall seconds and in CPU seconds (user and
+system time of the whole process tree, Meltano and the plugins, from getrusage), which vary less
+than the wall time on a shared machine.
 
 Where the time goes comes from one more hourly run with Meltano's JSON log (every line Meltano
 and the plugins write, stamped by Meltano as it reads it): Meltano's own start-up (process start
@@ -19,8 +21,9 @@ started to its first line), the token grant, the API requests, the write, and Me
 `--about` and the bare ``import singer_sdk`` are timed in the plugins' own virtual environments,
 alternating, median of N.
 
-With ``--non-editable`` the copy installs the two plugins from their folders without ``-e``, so
-that Meltano caches the tap's catalog (docs/library-notes.md#meltano-catalog-cache).
+The shipped project installs the two plugins from their folders without ``-e``, so that Meltano
+caches the tap's catalog (docs/library-notes.md#meltano-catalog-cache); with ``--editable`` the
+copy installs them with ``-e``, as the project did before, and Meltano discovers on every run.
 
 ``PYTHONDONTWRITEBYTECODE`` is dropped from the runs' environment: a household's cron does not
 set it, and with it set Python compiles an editable plugin's sources on every start.
@@ -61,7 +64,7 @@ TRIVIAL_TARGET = "#!/bin/sh\nexec cat\n"
 
 def add_trivial_plugins(project: Path, *, editable: bool) -> None:
     """Declare the two shell-script plugins in the project copy's meltano.yml (and with
-    ``editable`` false, install the project's plugins from their folders, not editable)."""
+    ``editable``, install the project's plugins editable)."""
     for name, text in (("trivial-tap", TRIVIAL_TAP), ("trivial-target", TRIVIAL_TARGET)):
         script = project / f"{name}.sh"
         script.write_text(text, encoding="utf-8")
@@ -70,8 +73,8 @@ def add_trivial_plugins(project: Path, *, editable: bool) -> None:
     manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
     plugins = manifest["plugins"]
     for plugin in plugins["extractors"] + plugins["loaders"]:
-        if not editable and plugin.get("pip_url", "").startswith("-e "):
-            plugin["pip_url"] = plugin["pip_url"].removeprefix("-e ")
+        if editable and plugin.get("pip_url", "").startswith("./"):
+            plugin["pip_url"] = "-e " + plugin["pip_url"]
     plugins["extractors"].append(
         {"name": "trivial-tap", "namespace": "trivial_tap", "executable": "./trivial-tap.sh"}
     )
@@ -79,6 +82,14 @@ def add_trivial_plugins(project: Path, *, editable: bool) -> None:
         {"name": "trivial-target", "namespace": "trivial_target",
          "executable": "./trivial-target.sh"}
     )  # fmt: skip
+    # The same shell scripts as plugins with the real ones' settings, config and namespace (so
+    # their variables too): what Meltano's work on those settings costs.
+    for kind, real, name in (("extractors", "tap-wattivahti", "settings-tap"),
+                             ("loaders", "target-influxdb", "settings-target")):  # fmt: skip
+        [plugin] = [p for p in plugins[kind] if p["name"] == real]
+        copy = {k: v for k, v in plugin.items() if k in ("namespace", "settings", "config")}
+        script = "trivial-tap" if kind == "extractors" else "trivial-target"
+        plugins[kind].append({"name": name, **copy, "executable": f"./{script}.sh"})
     path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
 
 
@@ -133,16 +144,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (median)")
     parser.add_argument("--keep", type=Path, help="keep the project and logs in this folder")
     parser.add_argument(
-        "--non-editable",
+        "--editable",
         action="store_true",
-        help="install the two plugins from their folders, not editable (Meltano then caches the "
-        "catalog: no discovery per run)",
+        help="install the two plugins editable (Meltano then discovers the catalog on every run)",
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hourly-bench-")) if args.keep is None else args.keep
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        report = measure(folder, args.runs, editable=not args.non_editable)
+        report = measure(folder, args.runs, editable=args.editable)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -200,8 +210,11 @@ def measure(folder: Path, runs: int, *, editable: bool) -> str:
         def trivial(log: Path | None = None) -> Timing:
             return meltano_run("trivial-tap", "trivial-target", log=log)
 
+        def with_settings() -> Timing:
+            return meltano_run("settings-tap", "settings-target")
+
         hourly()  # the first run: two days, the settlement re-read
-        ours, theirs = alternate(runs, hourly, trivial)
+        ours, theirs, settled = alternate(runs, hourly, trivial, with_settings)
         sim.clear_log()
         profile_log = folder / "profile.log"
         wall = hourly(profile_log).wall
@@ -223,6 +236,12 @@ def measure(folder: Path, runs: int, *, editable: bool) -> str:
         f"trivial meltano run (two shells)  {theirs.wall:>8.2f} {theirs.cpu:>8.2f}",
         f"ratio hourly / trivial            {ours.wall / theirs.wall:>7.2f}x "
         f"{ours.cpu / theirs.cpu:>7.2f}x   (target <= 1.5x)",
+        f"trivial run, the plugins' settings{settled.wall:>8.2f} {settled.cpu:>8.2f}"
+        f"   (the two shells, declared with the real plugins' settings)",
+        f"ratio that / trivial              {settled.wall / theirs.wall:>7.2f}x "
+        f"{settled.cpu / theirs.cpu:>7.2f}x   (Meltano's work on the settings alone)",
+        f"ratio hourly / that               {ours.wall / settled.wall:>7.2f}x "
+        f"{ours.cpu / settled.cpu:>7.2f}x   (what the two plugins' processes add)",
         "",
         f"where one hourly run's {wall:.2f} s go (Meltano's log stamps; "
         f"{len(requests)} simulator requests: "

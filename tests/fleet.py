@@ -32,18 +32,18 @@ WINDOW = {
     "TAP_WATTIVAHTI_END_DATE": STOP.isoformat(),
 }
 #: The README's one change for a fleet: the tap with its postgres extra.
-FLEET_PIP_URL = "pip_url: -e './tap-wattivahti[postgres]'"
+FLEET_PIP_URL = "pip_url: './tap-wattivahti[postgres]'"
 
 
 def fleet_copy(folder: Path, installed: Path | None = None) -> Path:
     """A copy of the shipped project with the README's pip_url change; with ``installed``, its
     plugins are that copy's (a second machine with the same install)."""
-    assert "`pip_url` in `meltano.yml` to `-e './tap-wattivahti[postgres]'`" in " ".join(
+    assert "`pip_url` in `meltano.yml` to `'./tap-wattivahti[postgres]'`" in " ".join(
         README.read_text(encoding="utf-8").split()
     )
     project = make_project(folder, plugins_from=installed)
     text = (project / "meltano.yml").read_text(encoding="utf-8")
-    changed = text.replace("pip_url: -e ./tap-wattivahti\n", FLEET_PIP_URL + "\n", 1)
+    changed = text.replace("pip_url: ./tap-wattivahti\n", FLEET_PIP_URL + "\n", 1)
     assert changed != text
     (project / "meltano.yml").write_text(changed, encoding="utf-8")
     return project

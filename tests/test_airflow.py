@@ -91,6 +91,10 @@ def test_the_dag_lands_every_shard_and_airflow_retries_a_failing_one(fleet, tmp_
         ("shard-b", "success", 2, "wattivahti"),
     ]
     assert dag_run == ("success",)
+    # Each shard ran in a Meltano run folder of its own.
+    project = fleet.machines[0].project
+    for shard in shards:
+        assert (project / ".meltano" / "shards" / shard / "run" / "tap-wattivahti").is_dir()
 
     # Moving household a2 to shard-b keeps its bookmark, and shard-b its own (README, "Running a
     # fleet").

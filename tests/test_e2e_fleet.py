@@ -5,9 +5,11 @@ real PostgreSQL, accounts from an accounts file, two copies of the project as tw
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.meltano_project import STATE_ID
+from tests.meltano_project import MELTANO, STATE_ID
+from tests.servers import REPO_ROOT
 from tests.simulator import Fault, Simulator
 
 
@@ -93,6 +95,34 @@ def test_shards_on_two_machines_run_side_by_side_and_both_land_exactly(fleet):
     assert set(machine.bookmarks(f"{STATE_ID}:shard-b")) == {"3000301", "3000302"}
     assert_no_token_sent_twice(fleet.sim)
     assert {r.account for r in fleet.sim.requests("token")} == {"a1", "a2", "b1"}
+
+
+def test_shards_that_start_together_on_one_machine_both_land_exactly(fleet):
+    """The DAG's command (orchestrate/run_shard) gives each shard its own run folder: two shards
+    started at the same moment in one project folder do not read each other's catalog or state."""
+    machine = fleet.machines[0]
+    shards = {
+        "shard-c": fleet.accounts_file("shard-c.json", {"c1": ["3000401"], "c2": ["3000402"]}),
+        "shard-d": fleet.accounts_file("shard-d.json", {"d1": ["3000403", "3000404"]}),
+    }
+    runs = [
+        subprocess.Popen(
+            [str(REPO_ROOT / "orchestrate" / "run_shard")],
+            env=machine.environment(
+                WATTIVAHTI_SHARD=shard, WATTIVAHTI_ACCOUNTS_FILE=listing,
+                WATTIVAHTI_PROJECT_DIR=str(machine.project), WATTIVAHTI_MELTANO=MELTANO,
+            ),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for shard, listing in shards.items()
+    ]  # fmt: skip
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [o[-4000:] for o in outputs]
+    assert fleet.stored() == fleet.truth(["3000401", "3000402", "3000403", "3000404"])
+    landed = fleet.bookmarks()
+    assert set(landed[f"{STATE_ID}:shard-c"]) == {"3000401", "3000402"}
+    assert set(landed[f"{STATE_ID}:shard-d"]) == {"3000403", "3000404"}
+    assert_no_token_sent_twice(fleet.sim)
 
 
 def test_login_through_meltano_stores_one_accounts_first_token_in_the_database(fleet):

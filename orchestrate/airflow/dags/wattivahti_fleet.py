@@ -1,11 +1,13 @@
 """The hourly WattiVahti fleet on Apache Airflow 3 (orchestrate/airflow/README.md).
 
-Every hour, one mapped task per shard runs
+Every hour, one mapped task per shard runs ``orchestrate/run_shard``:
 ``meltano run --state-id-suffix SHARD tap-wattivahti target-influxdb`` with that shard's
-accounts file. The shards come from a JSON file, ``{"SHARD": "ACCOUNTS_FILE", ...}`` (accounts
-files relative to the project folder), read when the DAG run starts, so a shard added to the file
-runs at the next hour without a DAG change. Scheduling, retries, the cap on concurrent shards (the
-pool) and the choice of worker are Airflow's.
+accounts file, in a Meltano run folder of the shard's own (shards that start together in one
+project folder would otherwise break each other's runs). The shards come from a JSON file,
+``{"SHARD": "ACCOUNTS_FILE", ...}`` (accounts files relative to the project folder), read when
+the DAG run starts, so a shard added to the file runs at the next hour without a DAG change.
+Scheduling, retries, the cap on concurrent shards (the pool) and the choice of worker are
+Airflow's.
 
 Settings, from the environment of the scheduler and the workers:
 
@@ -37,8 +39,10 @@ SHARDS_FILE = Path(os.environ.get("WATTIVAHTI_SHARDS_FILE", PROJECT / "shards.js
 MELTANO = os.environ.get("WATTIVAHTI_MELTANO", str(PROJECT / ".venv" / "bin" / "meltano"))
 POOL = os.environ.get("WATTIVAHTI_POOL", "wattivahti")
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("WATTIVAHTI_RETRY_DELAY_SECONDS", "300")))
-#: The same characters as an account name: a shard names a state ID suffix and a log.
-SHARD_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+RUN_SHARD = Path(__file__).resolve().parents[2] / "run_shard"
+#: The characters of an account name, not starting with a dot: a shard names a state ID suffix
+#: and its folder under .meltano/shards/.
+SHARD_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 def read_shards(path: Path, project: Path) -> list[dict[str, str]]:
@@ -54,13 +58,15 @@ def read_shards(path: Path, project: Path) -> list[dict[str, str]]:
     for shard, accounts_file in shards.items():
         if not SHARD_NAME.fullmatch(shard) or not isinstance(accounts_file, str):
             raise ValueError(
-                f"{hint}: shard {shard!r} needs a name of letters, digits, `_ . -` and the path "
-                "of its accounts file."
+                f"{hint}: shard {shard!r} needs a name of letters, digits, `_ . -` (not starting "
+                "with `.`) and the path of its accounts file."
             )
         out.append(
             {
                 "WATTIVAHTI_SHARD": shard,
                 "WATTIVAHTI_ACCOUNTS_FILE": str(project / accounts_file),
+                "WATTIVAHTI_PROJECT_DIR": str(project),
+                "WATTIVAHTI_MELTANO": MELTANO,
             }
         )
     return out
@@ -82,10 +88,8 @@ def wattivahti_fleet() -> None:
 
     BashOperator.partial(
         task_id="meltano_run",
-        bash_command=(
-            f'exec "{MELTANO}" run --state-id-suffix "$WATTIVAHTI_SHARD" '
-            "tap-wattivahti target-influxdb"
-        ),
+        # (a command ending in .sh would be read as a template file)
+        bash_command=f'exec "{RUN_SHARD}"',
         cwd=str(PROJECT),
         append_env=True,  # the worker's MELTANO_DATABASE_URI, token database, InfluxDB ...
         pool=POOL,
