@@ -107,6 +107,31 @@ def test_a_month_of_prices_costs_and_its_bill_land_as_the_sources_have_them(
         "priced": "boolean",
     }
 
+    # WattiVahti withdraws an hour of 30 October (inside the settlement window): the due re-read
+    # deletes its four costs from InfluxDB, and the month's bill is folded again without them.
+    withdrawn = {
+        datetime(2025, 10, 30, 8, 0, tzinfo=UTC) + timedelta(minutes=15 * i) for i in range(4)
+    }
+    simulator.missing = set(withdrawn)
+    assert_ok(meltano.run_pipeline(env={**env, "TAP_WATTIVAHTI_CORRECTION_INTERVAL_HOURS": "0"}))
+    costed = {
+        datetime.fromtimestamp(p["time"], UTC)
+        for p in influxdb1.points(influx_database, "electricity_cost")
+    }
+    assert len(costed) == 2980 - 4
+    assert withdrawn.isdisjoint(costed)
+    quarters = simulator.truth(SEED_METERING_POINT, start, stop)  # without the withdrawn hour
+    assert withdrawn.isdisjoint(quarters)
+    prices = elering.truth("FI", start, stop)  # the hole filled
+    expected = as_read(expected_bill(quarters, prices, OCTOBER, Terms.from_readme()))
+    [bill] = influxdb1.points(influx_database, "electricity_bill")
+    assert (bill["periods"], bill["priced_periods"], bill["complete"]) == (2976, 2976, False)
+    compared = [k for k in expected if k not in ("month", "complete")]
+    assert {k: bill[k] for k in compared} == pytest.approx(
+        {k: expected[k] for k in compared}, abs=1e-9
+    )
+    assert bill["month"] == expected["month"]
+
 
 def readme_queries_give_the_bill(simulator, elering, influxdb1, influx_database) -> list[datetime]:
     """The README's "Check your bill" queries (October 2025 of the seed metering point) give the
