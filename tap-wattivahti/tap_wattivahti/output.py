@@ -2,10 +2,11 @@
 
 singer-sdk 0.54.9's writer (``SimpleSingerWriter``) encodes each message with simplejson
 (``use_decimal``, a Python hook for the message's ``time_extracted``), which takes most of a
-record's time on its way out: about 20 µs for a ``costs`` record of ten numbers, more than
-pricing it. msgspec (the encoder of singer-sdk's ``msgspec`` extra) writes the same JSON in a
-tenth of that. The writer is the tap's public ``message_writer_class``; everything else about
-writing (one line per message on ``sys.stdout``, flushed) stays the SDK's. See
+record's time on its way out: 20 to 27 µs for a ``costs`` record of ten numbers, more than
+pricing it. msgspec (the encoder of singer-sdk's ``msgspec`` extra) writes JSON that reads
+back the same in a tenth of that. The writer is the tap's public ``message_writer_class``;
+everything else about writing (one line per message on ``sys.stdout``, flushed) stays the
+SDK's. See
 docs/library-notes.md#sdk-message-writer for what is and is not the same text.
 """
 
