@@ -6,8 +6,7 @@ record's time on its way out: 20 to 27 µs for a ``costs`` record of ten numbers
 pricing it. msgspec (the encoder of singer-sdk's ``msgspec`` extra) writes JSON that reads
 back the same in a tenth of that. The writer is the tap's public ``message_writer_class``;
 everything else about writing (one line per message on ``sys.stdout``, flushed) stays the
-SDK's. See
-docs/library-notes.md#sdk-message-writer for what is and is not the same text.
+SDK's. See docs/library-notes.md#sdk-message-writer for what is and is not the same text.
 """
 
 from __future__ import annotations
