@@ -13,7 +13,8 @@ each. Before raising a pin, check this file against the new version first.
 
 Public hooks whose use rests on a verified library behaviour say so where they are, citing
 docs/library-notes.md: ``settings.DEFAULTS`` (schema defaults), ``client.TapStream.log`` (the
-SDK's sync error line), ``transport.DeadlineAdapter`` (reads under a deadline).
+SDK's sync error line), ``transport.DeadlineAdapter`` (reads under a deadline),
+``output.Writer`` (the message writer).
 """
 
 from __future__ import annotations

@@ -113,8 +113,9 @@ class CostRun:
         for day, values in self.days.items():
             terms = day_terms(self.terms, kind, day)  # looked up once per day
             assert terms is not None  # self.days holds only the days the terms cover
+            costed = terms.cost
             costs = [
-                terms.cost(MeteredPeriod(start, resolution, kwh, kind), prices)
+                costed(MeteredPeriod(start, resolution, kwh, kind), prices)
                 for start, resolution, kwh in values
             ]
             sums[day] = DayCosts.of(costs)
@@ -126,8 +127,10 @@ class CostRun:
             else:
                 yield from records[emit_from:]
             self.state.mark_day(day, CostMark(fingerprint, len(records), len(unpriced)))
-            kept = [(c.period.start, c.period.resolution, c.period.kwh) for c in costs]
-            self.state.keep_unpriced(day, kept if unpriced else None)
+            kept = None
+            if unpriced:
+                kept = [(c.period.start, c.period.resolution, c.period.kwh) for c in costs]
+            self.state.keep_unpriced(day, kept)
             self.unpriced += [
                 Period(c.period.start, STEP[c.period.resolution])
                 for c in unpriced

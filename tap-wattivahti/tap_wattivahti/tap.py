@@ -23,6 +23,7 @@ from tap_wattivahti.auth import GrantGuard, TokenEndpoint, WattiVahtiAuthenticat
 from tap_wattivahti.errors import Stopped, reported
 from tap_wattivahti.failures import Failures
 from tap_wattivahti.ledger import Ledger, in_order
+from tap_wattivahti.output import Writer
 from tap_wattivahti.prefetch import Prefetcher
 from tap_wattivahti.prices.sources import open_book
 from tap_wattivahti.settings import SCHEMA, Settings, config_warnings
@@ -77,6 +78,8 @@ class TapWattiVahti(compat.TapHooks):
 
     name = PROGRAM
     config_jsonschema = SCHEMA
+    #: The SDK's writer with a faster JSON encoder (:mod:`tap_wattivahti.output`).
+    message_writer_class = Writer
 
     def __init__(self, **kwargs: t.Any) -> None:
         """Create the tap; unless config validation is off (discovery), check the settings now.
