@@ -4,12 +4,11 @@ caches the tap's catalog): a change to a plugin's code must reach Meltano's copy
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.meltano_project import MELTANO, base_environment
+from tests.meltano_project import MeltanoRunner
 
 PACKAGE = """\
 [project]
@@ -24,16 +23,8 @@ build-backend = "hatchling.build"
 
 
 def meltano(project: Path, *args: str) -> str:
-    done = subprocess.run(
-        [MELTANO, *args],
-        cwd=project,
-        env=base_environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    done = MeltanoRunner(project)(*args)
+    assert done.returncode == 0, done.output[-4000:]
     return done.stdout
 
 
