@@ -212,8 +212,8 @@ def run_plain(server: InfluxDB1, database: str, singer: Path) -> float:
     return elapsed
 
 
-def run_raw(server: InfluxDB1, database: str, count: int) -> float:
-    """Seconds to POST pre-serialized line protocol."""
+def raw_batches(count: int) -> list[bytes]:
+    """The same records as ready line protocol, in batches of BATCH."""
     batches = []
     lines = []
     for n in range(count):
@@ -229,6 +229,11 @@ def run_raw(server: InfluxDB1, database: str, count: int) -> float:
             lines = []
     if lines:
         batches.append("\n".join(lines).encode())
+    return batches
+
+
+def run_raw(server: InfluxDB1, database: str, batches: list[bytes]) -> float:
+    """Seconds to POST pre-serialized line protocol."""
     session = requests.Session()
     started = time.perf_counter()
     post_batches(session, server, database, batches)
@@ -272,6 +277,7 @@ def main() -> None:
             for count in args.sizes:
                 singer = workdir / f"consumption-{count}.singer"
                 write_singer_file(singer, count)
+                batches = raw_batches(count)
                 runs: dict[str, list[dict[str, float]]] = {"target": [], "plain": [], "raw": []}
                 for round_ in range(args.rounds):
                     names = {name: f"{name}_{count}_{round_}" for name in runs}
@@ -281,7 +287,7 @@ def main() -> None:
                     runs["target"].append(measure(target, server))
                     plain = functools.partial(run_plain, server, names["plain"], singer)
                     runs["plain"].append(measure(plain, server))
-                    raw = functools.partial(run_raw, server, names["raw"], count)
+                    raw = functools.partial(run_raw, server, names["raw"], batches)
                     runs["raw"].append(measure(raw, server))
                     for name, database in names.items():
                         assert stored(server, database) == count, name
