@@ -2,6 +2,7 @@
 
     uv run python target-influxdb/benchmarks/load.py            # N = 100k and 1M
     uv run python target-influxdb/benchmarks/load.py 20000      # other sizes
+    uv run python target-influxdb/benchmarks/load.py --rounds 5 # more rounds (default 3)
 
 First the start-up: ``target-influxdb --about`` against ``python -c "import
 singer_sdk.target_base"`` (the least any singer-sdk target loads), median of 5 runs each,
@@ -16,12 +17,20 @@ database:
   not have, so the baseline POSTs the client's serialization itself, as the target's v1 path does.)
 - raw baseline: pre-serialized line protocol POSTed in the same batches (only the POSTs timed).
 
+Each N runs ``--rounds`` rounds (target, plain, raw in turn, each into its own fresh database);
+the figures printed are medians over the rounds. Besides wall time, each load prints the CPU
+seconds it used (the target's from ``wait4``, the baselines' from this process) and the InfluxDB
+server's CPU seconds during it (``/proc/<pid>/stat``), which on a 2-core machine shares the
+cores with the loader.
+
 Child processes run with Python's bytecode cache on (``PYTHONDONTWRITEBYTECODE`` removed), as an
 installed plugin runs after its first start; a warm-up run fills the cache first.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import os
 import statistics
@@ -29,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -113,8 +123,24 @@ def startup() -> tuple[float, float]:
     return statistics.median(runs["about"]), statistics.median(runs["sdk"])
 
 
-def run_target(server: InfluxDB1, database: str, singer: Path, workdir: Path) -> tuple[float, int]:
-    """Seconds and peak RSS (bytes) of the target loading ``singer``."""
+def server_cpu(server: InfluxDB1) -> float:
+    """CPU seconds (user + system) the server's process has used so far."""
+    assert server.process is not None
+    stat = Path(f"/proc/{server.process.pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds this process has used so far."""
+    times = os.times()
+    return times.user + times.system
+
+
+def run_target(
+    server: InfluxDB1, database: str, singer: Path, workdir: Path
+) -> tuple[float, int, float]:
+    """Seconds, peak RSS (bytes) and CPU seconds of the target loading ``singer``."""
     config = workdir / "target.json"
     config.write_text(
         json.dumps(
@@ -143,7 +169,7 @@ def run_target(server: InfluxDB1, database: str, singer: Path, workdir: Path) ->
         process.stderr.close()
     if process.returncode != 0:
         raise SystemExit(f"target failed:\n{stderr.decode()[-3000:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def post_batches(
@@ -186,8 +212,8 @@ def run_plain(server: InfluxDB1, database: str, singer: Path) -> float:
     return elapsed
 
 
-def run_raw(server: InfluxDB1, database: str, count: int) -> float:
-    """Seconds to POST pre-serialized line protocol."""
+def raw_batches(count: int) -> list[bytes]:
+    """The same records as ready line protocol, in batches of BATCH."""
     batches = []
     lines = []
     for n in range(count):
@@ -203,12 +229,21 @@ def run_raw(server: InfluxDB1, database: str, count: int) -> float:
             lines = []
     if lines:
         batches.append("\n".join(lines).encode())
+    return batches
+
+
+def run_raw(server: InfluxDB1, database: str, count: int) -> tuple[float, int, float]:
+    """Seconds and CPU seconds to POST pre-serialized line protocol (built first, here: a
+    parent that holds it when it starts the target would count in the target's peak RSS, which
+    ``wait4`` takes from the memory the child started in)."""
+    batches = raw_batches(count)
     session = requests.Session()
+    cpu = own_cpu()
     started = time.perf_counter()
     post_batches(session, server, database, batches)
     elapsed = time.perf_counter() - started
     session.close()
-    return elapsed
+    return elapsed, 0, own_cpu() - cpu
 
 
 def stored(server: InfluxDB1, database: str) -> int:
@@ -217,8 +252,21 @@ def stored(server: InfluxDB1, database: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def measure(load: Callable[[], float | tuple[float, int, float]], server: InfluxDB1) -> dict:
+    """Wall seconds, loader CPU seconds, server CPU seconds (and the target's peak RSS) of one
+    load; ``load`` returns its wall seconds, or (wall, peak RSS, CPU) of what it timed."""
+    server_before, own_before = server_cpu(server), own_cpu()
+    result = load()
+    server_after, own_after = server_cpu(server), own_cpu()
+    wall, peak, cpu = result if isinstance(result, tuple) else (result, 0, own_after - own_before)
+    return {"wall": wall, "cpu": cpu, "server": server_after - server_before, "peak": peak}
+
+
 def main() -> None:
-    sizes = [int(arg) for arg in sys.argv[1:]] or [100_000, 1_000_000]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
     about_s, sdk_s = startup()
     print(
         f"start-up: target-influxdb --about {about_s:.2f} s, import singer_sdk.target_base "
@@ -230,25 +278,43 @@ def main() -> None:
         server.start()
         try:
             peaks = {}
-            for count in sizes:
+            for count in args.sizes:
                 singer = workdir / f"consumption-{count}.singer"
                 write_singer_file(singer, count)
-                for name in ("target", "plain", "raw"):
-                    server.create_database(f"{name}_{count}")
-                target_s, peak = run_target(server, f"target_{count}", singer, workdir)
-                plain_s = run_plain(server, f"plain_{count}", singer)
-                raw_s = run_raw(server, f"raw_{count}", count)
-                for name in ("target", "plain", "raw"):
-                    assert stored(server, f"{name}_{count}") == count, name
-                peaks[count] = peak
-                target_rate, plain_rate, raw_rate = (count / s for s in (target_s, plain_s, raw_s))
-                print(f"N = {count:,} records, batches of {BATCH} ({server.version})")
-                print(f"  target:         {target_rate:>10,.0f} records/s  ({target_s:.1f} s)")
-                print(f"  plain baseline: {plain_rate:>10,.0f} records/s  ({plain_s:.1f} s)")
-                print(f"  raw baseline:   {raw_rate:>10,.0f} records/s  ({raw_s:.1f} s)")
-                print(f"  target / plain: {target_rate / plain_rate:.2f}")
-                print(f"  target / raw:   {target_rate / raw_rate:.2f}")
-                print(f"  target peak RSS: {peak / 2**20:.0f} MiB")
+                runs: dict[str, list[dict[str, float]]] = {"target": [], "plain": [], "raw": []}
+                for round_ in range(args.rounds):
+                    names = {name: f"{name}_{count}_{round_}" for name in runs}
+                    for database in names.values():
+                        server.create_database(database)
+                    target = functools.partial(run_target, server, names["target"], singer, workdir)
+                    runs["target"].append(measure(target, server))
+                    plain = functools.partial(run_plain, server, names["plain"], singer)
+                    runs["plain"].append(measure(plain, server))
+                    raw = functools.partial(run_raw, server, names["raw"], count)
+                    runs["raw"].append(measure(raw, server))
+                    for name, database in names.items():
+                        assert stored(server, database) == count, name
+                med = {
+                    name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                    for name, rs in runs.items()
+                }
+                print(
+                    f"N = {count:,} records, batches of {BATCH} ({server.version}), "
+                    f"median of {args.rounds} alternating rounds"
+                )
+                for name, m in med.items():
+                    cpu, server_cpu_ = (m[k] / count * 1e6 for k in ("cpu", "server"))
+                    print(
+                        f"  {name + ':':<7} {count / m['wall']:>10,.0f} records/s  "
+                        f"({m['wall']:.2f} s; CPU {m['cpu']:.2f} s, {cpu:.1f} µs/record; "
+                        f"server CPU {m['server']:.2f} s, {server_cpu_:.1f} µs/record)"
+                    )
+                peaks[count] = max(r["peak"] for r in runs["target"])
+                t, p, r = (med[name]["wall"] for name in ("target", "plain", "raw"))
+                print(f"  target / plain: {p / t:.2f}")
+                print(f"  target / raw:   {r / t:.2f}")
+                rounds = ", ".join(f"{r['peak'] / 2**20:.0f}" for r in runs["target"])
+                print(f"  target peak RSS: {peaks[count] / 2**20:.0f} MiB (rounds: {rounds} MiB)")
                 singer.unlink()
             if len(peaks) > 1:
                 print(
