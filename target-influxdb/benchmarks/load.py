@@ -253,9 +253,8 @@ def raw_batches(count: int) -> list[bytes]:
 
 
 def run_raw(server: InfluxDB1, database: str, count: int) -> tuple[float, int, float]:
-    """Seconds and CPU seconds to POST pre-serialized line protocol (built first, here: a
-    parent that holds it when it starts the target would count in the target's peak RSS, which
-    ``wait4`` takes from the memory the child started in)."""
+    """Seconds and CPU seconds to POST pre-serialized line protocol (built first, here, and
+    not timed)."""
     batches = raw_batches(count)
     session = requests.Session()
     cpu = own_cpu()
