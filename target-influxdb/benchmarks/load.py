@@ -272,8 +272,8 @@ def stored(server: InfluxDB1, database: str) -> int:
 
 
 def check_stored(server: InfluxDB1, database: str, count: int, name: str) -> None:
-    """Stop unless the load stored all ``count`` points (counted again after a pause when short,
-    saying so: the number is printed either way)."""
+    """Stop unless the load stored all ``count`` points; a short count is printed and counted
+    again, up to five times, 2 s apart."""
     found = stored(server, database)
     for _ in range(5):
         if found == count:
